@@ -1,0 +1,45 @@
+# llmrec: `make demo` and `make test` work on a fresh machine (they set up first).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lint format experiments-baselines clean
+
+setup: $(STAMP)
+
+# Order matters (see ../shared/install-notes.md): the CPU torch from local disk first, then the
+# CPU fbgemm, then torchrec without its GPU fbgemm dependency, then everything else.
+$(STAMP): pyproject.toml Makefile
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip<26" wheel "setuptools<81"
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q fbgemm-gpu-cpu==1.8.0
+	$(BIN)/pip install -q --no-deps torchrec==1.8.0
+	$(BIN)/pip install -q -e ".[recbole,encoders,torchrec,pmg,dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/llmrec demo
+
+test: setup
+	$(BIN)/ruff check llmrec tests experiments
+	$(BIN)/ruff format --check llmrec tests experiments
+	$(BIN)/pytest -q --timeout 900 tests
+
+lint:
+	$(BIN)/ruff check llmrec tests experiments
+	$(BIN)/ruff format --check llmrec tests experiments
+
+format:
+	$(BIN)/ruff format llmrec tests experiments
+	$(BIN)/ruff check --fix llmrec tests experiments
+
+experiments-baselines: setup
+	bash experiments/baselines/run.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,5 @@
+"""llmrec: language-model features for existing recommenders."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,177 @@
+"""``load(name_or_path)``: built-in names, YAML presets, atomic folders, MovieLens folders, tables."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from llmrec.datasets.atomic import find_atomic_files, read_atomic_file
+from llmrec.datasets.dataset import Dataset
+from llmrec.datasets.movielens import is_movielens_folder, read_movielens
+from llmrec.errors import DataError
+from llmrec.io import sha256_files
+
+DATA_DIR_ENV = "LLMREC_DATA_DIR"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PRESET_DIR = PROJECT_ROOT / "datasets"
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+
+
+class DatasetPreset(BaseModel):
+    """A dataset preset (``datasets/NAME.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    path: str | None = None
+    """Folder or file; relative paths resolve against the data dirs. None: search by name."""
+    description: str = ""
+    text_columns: dict[str, str] = {}
+    """Roles (title, year, genres) to item columns, for ``item_text``."""
+
+
+def load(name_or_path: str | os.PathLike[str]) -> Dataset:
+    """Load a dataset by name, preset or path.
+
+    Resolution order: an existing path (atomic folder, MovieLens folder, CSV/Parquet file, or a
+    preset YAML file); ``ml-100k`` (the copy inside the installed recbole wheel); a preset in the
+    project's ``datasets/`` folder; a folder of that name under ``$LLMREC_DATA_DIR`` or
+    ``../shared/data``.
+
+    Args:
+        name_or_path: e.g. ``"ml-100k"``, ``"ml-1m"``, ``"path/to/folder"``, ``"ratings.csv"``.
+
+    Returns:
+        The loaded :class:`Dataset`.
+
+    Raises:
+        DataError: unknown name, unreadable or malformed files.
+    """
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return _from_preset(_read_preset(path))
+    if path.exists():
+        return read_path(path)
+    if text == "ml-100k":
+        return read_path(recbole_example("ml-100k"), name="ml-100k")
+    preset = PRESET_DIR / f"{text}.yaml"
+    if preset.is_file():
+        return _from_preset(_read_preset(preset))
+    for folder in data_dirs():
+        if (folder / text).exists():
+            return read_path(folder / text)
+    known = sorted(["ml-100k", *(p.stem for p in PRESET_DIR.glob("*.yaml"))])
+    raise DataError(
+        f"unknown dataset {text!r}: not an existing path, not a preset (known: "
+        f"{', '.join(sorted(set(known)))}), and no folder of that name in "
+        f"{', '.join(str(d) for d in data_dirs())} (set ${DATA_DIR_ENV} to add a data folder)"
+    )
+
+
+def data_dirs() -> list[Path]:
+    """Folders searched for datasets by name: ``$LLMREC_DATA_DIR`` then ``../shared/data``."""
+    dirs = []
+    if os.environ.get(DATA_DIR_ENV):
+        dirs.append(Path(os.environ[DATA_DIR_ENV]).expanduser())
+    dirs += [Path.cwd().parent / "shared" / "data", PROJECT_ROOT.parent / "shared" / "data"]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def recbole_example(name: str) -> Path:
+    """Path of a dataset shipped inside the installed recbole wheel, found without importing it."""
+    spec = importlib.util.find_spec("recbole")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(
+            f"dataset {name!r} ships inside the recbole package, which is not installed "
+            "(pip install recbole==1.2.1, or run `make setup`)"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / name
+    if not folder.is_dir():
+        raise DataError(f"the installed recbole has no dataset_example/{name} at {folder}")
+    return folder
+
+
+def _read_preset(path: Path) -> DatasetPreset:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return DatasetPreset.model_validate(raw)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise DataError(f"{path}: invalid dataset preset: {exc}") from exc
+
+
+def _from_preset(preset: DatasetPreset) -> Dataset:
+    if preset.path is None:
+        if preset.name == "ml-100k":
+            return read_path(recbole_example("ml-100k"), name=preset.name)
+        candidates = [d / preset.name for d in data_dirs()]
+    else:
+        p = Path(os.path.expandvars(preset.path)).expanduser()
+        candidates = [p] if p.is_absolute() else [Path.cwd() / p] + [d / p for d in data_dirs()]
+    for candidate in candidates:
+        if candidate.exists():
+            dataset = read_path(candidate, name=preset.name)
+            dataset.text_columns.update(preset.text_columns)
+            return dataset
+    raise DataError(
+        f"dataset preset {preset.name!r}: data not found; looked in "
+        f"{', '.join(str(c) for c in candidates)} (set ${DATA_DIR_ENV})"
+    )
+
+
+def read_path(path: Path, name: str | None = None) -> Dataset:
+    """Read a dataset from a folder (atomic or raw MovieLens) or a CSV/Parquet table."""
+    path = Path(path)
+    if path.is_file():
+        return _read_table(path, name or path.stem)
+    name = name or path.name
+    if is_movielens_folder(path):
+        inter, items, users = read_movielens(path)
+        files = [p for p in path.iterdir() if p.name in ("u.data", "u.item", "ratings.dat", "movies.dat")]
+        return Dataset(name, inter, items, users, sha256_files(files), str(path))
+    files = find_atomic_files(path)
+    if "inter" not in files:
+        raise DataError(
+            f"{path}: no dataset found (expected NAME.inter atomic files, u.data or ratings.dat)"
+        )
+    inter = read_atomic_file(files["inter"])
+    items = read_atomic_file(files["item"]) if "item" in files else pd.DataFrame(columns=["item_id"])
+    users = read_atomic_file(files["user"]) if "user" in files else pd.DataFrame(columns=["user_id"])
+    for frame, key, file in ((inter, "user_id", "inter"), (inter, "item_id", "inter"),
+                             (items, "item_id", "item"), (users, "user_id", "user")):  # fmt: skip
+        if file in files and key not in frame.columns:
+            raise DataError(f"{files[file]}: missing column {key!r}; found {list(frame.columns)}")
+    return Dataset(name, inter, items, users, sha256_files(files.values()), str(path))
+
+
+def _read_table(path: Path, name: str) -> Dataset:
+    if path.suffix not in TABLE_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type; expected {', '.join(TABLE_SUFFIXES)}")
+    try:
+        if path.suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+    except Exception as exc:  # pandas/pyarrow raise many types for a bad file
+        raise DataError(f"{path}: cannot read table: {exc}") from exc
+    for col in ("rating", "timestamp"):
+        if col in frame.columns:
+            values = pd.to_numeric(frame[col], errors="coerce")
+            bad = values.isna() & frame[col].notna()
+            if bad.any():
+                row = int(bad.to_numpy().argmax())
+                raise DataError(f"{path}: column {col!r} row {row} is {frame[col].iloc[row]!r}")
+            frame[col] = values
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Dataset(name, frame, pd.DataFrame(columns=["item_id"]), pd.DataFrame(columns=["user_id"]),
+                   digest, str(path))  # fmt: skip

@@ -1,0 +1,106 @@
+"""Render an item's metadata into one line of text, the input of every language model."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from llmrec.errors import DataError
+
+ROLE_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "title": ("title", "movie_title", "name", "item_name"),
+    "year": ("year", "release_year"),
+    "genres": ("genres", "genre", "class", "categories", "category"),
+}
+
+
+def resolve_text_columns(items: pd.DataFrame, columns: dict[str, str] | None = None) -> dict[str, str]:
+    """Map each text role (title, year, genres) to an item column.
+
+    Explicit ``columns`` win; other roles are found among common column names.
+
+    Raises:
+        DataError: an explicit column is not in the items table, or no title-like column exists.
+    """
+    explicit = dict(columns or {})
+    unknown_roles = set(explicit) - set(ROLE_CANDIDATES)
+    if unknown_roles:
+        raise DataError(
+            f"unknown text role(s) {sorted(unknown_roles)}; valid roles: {list(ROLE_CANDIDATES)}"
+        )
+    missing = [c for c in explicit.values() if c not in items.columns]
+    if missing:
+        raise DataError(f"text column(s) {missing} not in the items table {list(items.columns)}")
+    resolved = {}
+    for role, candidates in ROLE_CANDIDATES.items():
+        if role in explicit:
+            resolved[role] = explicit[role]
+            continue
+        found = next((c for c in candidates if c in items.columns), None)
+        if found:
+            resolved[role] = found
+    if "title" not in resolved:
+        raise DataError(
+            f"items table has no title column (looked for {ROLE_CANDIDATES['title']}); "
+            f"name one with text_columns={{'title': ...}}; columns: {list(items.columns)}"
+        )
+    return resolved
+
+
+def _clean(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def render_item(title: object, year: object = None, genres: object = None) -> str:
+    """One line such as ``Toy Story (1995). Genres: Animation, Children's, Comedy.``.
+
+    Genres may be a space-separated token sequence (RecBole), ``|``-separated or a list.
+    """
+    title_s, year_s = _clean(title), _clean(year)
+    if isinstance(genres, list | tuple):
+        genre_list = [_clean(g) for g in genres]
+    else:
+        raw = _clean(genres)
+        genre_list = raw.split("|") if "|" in raw else raw.split()
+    genre_list = [g for g in genre_list if g]
+    head = f"{title_s} ({year_s})" if year_s and year_s not in title_s else title_s
+    parts = [head + "."] if head else []
+    if genre_list:
+        parts.append(f"Genres: {', '.join(genre_list)}.")
+    return " ".join(parts)
+
+
+def item_text(
+    items: pd.DataFrame, columns: dict[str, str] | None = None, id_column: str = "item_id"
+) -> pd.Series:
+    """Render every item of ``items`` to text, indexed like ``items``.
+
+    Args:
+        items: the items table.
+        columns: role -> column overrides, e.g. ``{"title": "name", "genres": "tags"}``.
+        id_column: used in error messages.
+
+    Returns:
+        A string Series, one line per item.
+
+    Raises:
+        DataError: an item whose title is missing (NaN or empty), naming the item.
+    """
+    cols = resolve_text_columns(items, columns)
+    titles = items[cols["title"]]
+    empty = titles.isna() | titles.astype(str).str.strip().eq("")
+    if empty.any():
+        bad = items.loc[empty, id_column].astype(str).head(5).tolist() if id_column in items else []
+        raise DataError(
+            f"{int(empty.sum())} item(s) have no title in column {cols['title']!r} "
+            f"(NaN or empty), e.g. item ids {bad}"
+        )
+    years = items[cols["year"]] if "year" in cols else [None] * len(items)
+    genres = items[cols["genres"]] if "genres" in cols else [None] * len(items)
+    lines = [render_item(t, y, g) for t, y, g in zip(titles, years, genres, strict=True)]
+    return pd.Series(lines, index=items.index, name="text")
