@@ -1,0 +1,19 @@
+"""Recommenders behind one interface: classic baselines now, the TorchRec ranker later."""
+
+from __future__ import annotations
+
+from llmrec.rankers.base import REGISTRY, RecommenderBase, RecommenderConfig, make_config
+from llmrec.rankers.factorization import ImplicitALS, ImplicitBPR
+from llmrec.rankers.popularity import Popularity
+from llmrec.rankers.recbole_model import RecBoleModel
+
+__all__ = [
+    "REGISTRY",
+    "ImplicitALS",
+    "ImplicitBPR",
+    "Popularity",
+    "RecBoleModel",
+    "RecommenderBase",
+    "RecommenderConfig",
+    "make_config",
+]

@@ -1,0 +1,207 @@
+"""``RecommenderBase``: the one interface every model implements (after implicit's)."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from llmrec.errors import ConfigError
+from llmrec.io import atomic_write
+
+REGISTRY: dict[str, type[RecommenderBase]] = {}
+
+
+class RecommenderConfig(BaseModel):
+    """Base of every model config: typed, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 42
+
+
+def make_config(cls: type[RecommenderConfig], params: dict[str, Any]) -> RecommenderConfig:
+    """Validate ``params`` into ``cls``; unknown or ill-typed fields raise a ConfigError listing
+    the valid ones."""
+    try:
+        return cls.model_validate(params)
+    except ValidationError as exc:
+        valid = ", ".join(cls.model_fields)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid {cls.__name__}: {problems} (valid fields: {valid})") from None
+
+
+class RecommenderBase(ABC):
+    """A recommender over a user x item interaction matrix.
+
+    Subclasses set ``kind`` and ``config_class`` and implement ``fit``, ``score`` and the
+    ``_state``/``_set_state`` pair that ``save``/``load`` use. Models with item vectors get
+    ``similar_items`` by overriding ``item_vectors``.
+    """
+
+    kind: ClassVar[str]
+    config_class: ClassVar[type[RecommenderConfig]] = RecommenderConfig
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            REGISTRY[cls.kind] = cls
+
+    def __init__(self, config: RecommenderConfig | None = None, **params: Any) -> None:
+        if config is not None and params:
+            raise ValueError("pass either a config object or keyword parameters, not both")
+        self.config = config if config is not None else make_config(self.config_class, params)
+        self.n_items = 0
+
+    @abstractmethod
+    def fit(
+        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Self:  # fmt: skip
+        """Train on a CSR user x item matrix (values are interaction strengths).
+
+        Args:
+            user_items: training interactions, shape ``(n_users, n_items)``.
+            valid: held-out interactions of the same shape, for models that early-stop.
+            show_progress_bar: show training progress; None shows it on a terminal.
+
+        Returns:
+            self
+        """
+
+    @abstractmethod
+    def score(self, userids: np.ndarray) -> np.ndarray:
+        """Scores of every item for each user: float32 ``(len(userids), n_items)``."""
+
+    @abstractmethod
+    def _state(self) -> dict[str, np.ndarray]:
+        """Arrays that, with the config, restore the fitted model."""
+
+    @abstractmethod
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore from ``_state``'s arrays."""
+
+    def item_vectors(self) -> np.ndarray:
+        """Item embedding matrix ``(n_items, d)``; models without one raise TypeError."""
+        raise TypeError(f"{type(self).__name__} has no item vectors, so no similar_items")
+
+    def _check_fitted(self) -> None:
+        if not self.n_items:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
+
+    def recommend(
+        self,
+        userid: int | np.ndarray,
+        user_items: sp.csr_matrix | None = None,
+        N: int = 10,  # noqa: N803 - implicit's spelling
+        filter_already_liked_items: bool = True,
+        items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-N items for one user or a batch.
+
+        Args:
+            userid: a user index or an array of them.
+            user_items: one row per user in ``userid`` of items they interacted with; needed
+                when ``filter_already_liked_items``.
+            N: how many items.
+            filter_already_liked_items: drop the items in ``user_items``.
+            items: restrict the ranking to these item indices.
+
+        Returns:
+            ``(ids, scores)``: shape ``(N,)`` for a scalar userid, ``(n_users, N)`` for an array;
+            ``-1`` ids (and -inf scores) fill slots when fewer than N items are rankable.
+        """
+        from llmrec.evaluation.evaluator import top_k
+
+        self._check_fitted()
+        scalar = np.ndim(userid) == 0
+        users = np.atleast_1d(np.asarray(userid, dtype=np.int64))
+        scores = self.score(users).astype(np.float32, copy=True)
+        if filter_already_liked_items:
+            if user_items is None:
+                raise ValueError("filter_already_liked_items=True needs user_items (one row per user)")
+            if user_items.shape != (len(users), self.n_items):
+                raise ValueError(
+                    f"user_items has shape {user_items.shape}, expected one row per user "
+                    f"({len(users)}, {self.n_items})"
+                )
+            liked = sp.csr_matrix(user_items)
+            scores[np.repeat(np.arange(len(users)), np.diff(liked.indptr)), liked.indices] = -np.inf
+        if items is not None:
+            mask = np.ones(self.n_items, dtype=bool)
+            mask[np.asarray(items)] = False
+            scores[:, mask] = -np.inf
+        ids = top_k(scores, N)
+        out = np.where(ids >= 0, np.take_along_axis(scores, np.maximum(ids, 0), axis=1), -np.inf)
+        return (ids[0], out[0]) if scalar else (ids, out)
+
+    def similar_items(self, itemid: int | np.ndarray, N: int = 10) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+        """The N items most cosine-similar to each given item (the item itself included first)."""
+        from llmrec.evaluation.evaluator import top_k
+
+        self._check_fitted()
+        vectors = self.item_vectors()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = vectors / np.maximum(norms, 1e-12)
+        scalar = np.ndim(itemid) == 0
+        query = unit[np.atleast_1d(np.asarray(itemid, dtype=np.int64))]
+        scores = query @ unit.T
+        ids = top_k(scores, N)
+        out = np.take_along_axis(scores, np.maximum(ids, 0), axis=1)
+        return (ids[0], out[0]) if scalar else (ids, out)
+
+    def save(self, path: str | Path) -> Path:
+        """Save to an ``.npz`` file (no pickle), atomically."""
+        self._check_fitted()
+        arrays = {f"state_{k}": v for k, v in self._state().items()}
+        meta = {"kind": self.kind, "config": self.config.model_dump(), "n_items": self.n_items}
+        arrays["meta"] = np.array(json.dumps(meta))
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+        return atomic_write(path, write)
+
+    @staticmethod
+    def load(path: str | Path) -> RecommenderBase:
+        """Load any model saved by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            state = {k.removeprefix("state_"): data[k] for k in data.files if k.startswith("state_")}
+        if meta["kind"] not in REGISTRY:
+            raise ConfigError(f"{path}: unknown model kind {meta['kind']!r}; known: {list(REGISTRY)}")
+        cls = REGISTRY[meta["kind"]]
+        model = cls(make_config(cls.config_class, meta["config"]))
+        model._set_state(state)
+        model.n_items = int(meta["n_items"])
+        return model
+
+
+class FactorModel(RecommenderBase):
+    """A model that scores by the dot product of user and item factors."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+    def score(self, userids: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return self.user_factors[np.asarray(userids)] @ self.item_factors.T
+
+    def item_vectors(self) -> np.ndarray:
+        return self.item_factors
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.user_factors = state["user_factors"]
+        self.item_factors = state["item_factors"]

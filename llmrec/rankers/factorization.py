@@ -1,0 +1,82 @@
+"""implicit's ALS and BPR behind :class:`RecommenderBase`."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from llmrec.rankers.base import FactorModel, RecommenderConfig
+
+
+class ALSConfig(RecommenderConfig):
+    """implicit ``AlternatingLeastSquares`` hyper-parameters."""
+
+    factors: int = 64
+    regularization: float = 0.05
+    alpha: float = 1.0
+    iterations: int = 15
+
+
+class BPRConfig(RecommenderConfig):
+    """implicit ``BayesianPersonalizedRanking`` hyper-parameters."""
+
+    factors: int = 64
+    learning_rate: float = 0.01
+    regularization: float = 0.01
+    iterations: int = 100
+
+
+class ImplicitALS(FactorModel):
+    """Implicit-feedback ALS (Hu, Koren, Volinsky 2008) via the ``implicit`` package."""
+
+    kind = "als"
+    config_class = ALSConfig
+
+    def fit(
+        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Self:  # fmt: skip
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        c = self.config
+        model = AlternatingLeastSquares(
+            factors=c.factors, regularization=c.regularization, alpha=c.alpha,
+            iterations=c.iterations, random_state=c.seed,
+        )  # fmt: skip
+        # implicit's own threads do the work; nested BLAS threads only slow it down.
+        with threadpool_limits(1, "blas"):
+            model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar))
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self.n_items = user_items.shape[1]
+        return self
+
+
+class ImplicitBPR(FactorModel):
+    """Bayesian Personalized Ranking (Rendle et al. 2009) via the ``implicit`` package.
+
+    Trained with one thread: implicit's multi-threaded SGD is not reproducible for a fixed seed.
+    """
+
+    kind = "bpr"
+    config_class = BPRConfig
+
+    def fit(
+        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Self:  # fmt: skip
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        c = self.config
+        model = BayesianPersonalizedRanking(
+            factors=c.factors, learning_rate=c.learning_rate, regularization=c.regularization,
+            iterations=c.iterations, random_state=c.seed, num_threads=1,
+        )  # fmt: skip
+        model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar))
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self.n_items = user_items.shape[1]
+        return self

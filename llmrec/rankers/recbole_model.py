@@ -1,0 +1,197 @@
+"""Any RecBole general recommender (BPR, LightGCN, ...) trained by RecBole itself on our split.
+
+The split is written as RecBole benchmark files (``benchmark_filename``) whose tokens are our
+user/item indices, RecBole trains with early stopping on valid, and the best checkpoint's
+embeddings come back so that our evaluator scores the model like every other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from llmrec.datasets.atomic import write_atomic_interactions
+from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+
+UNKNOWN_SCORE = np.finfo(np.float32).min
+"""Score of items RecBole never saw (in no split): ranked last, but still ranked."""
+
+
+class RecBoleConfig(RecommenderConfig):
+    """Which RecBole model and the RecBole config entries to override."""
+
+    model: str = "BPR"
+    epochs: int = 300
+    stopping_step: int = 10
+    train_batch_size: int = 2048
+    learning_rate: float = 0.001
+    embedding_size: int = 64
+    params: dict[str, Any] = {}
+    """Other RecBole config entries, e.g. ``{"n_layers": 3, "reg_weight": 1e-4}``."""
+
+
+class RecBoleModel(RecommenderBase):
+    """A RecBole general recommender behind :class:`RecommenderBase`."""
+
+    kind = "recbole"
+    config_class = RecBoleConfig
+
+    def fit(
+        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Self:  # fmt: skip
+        if valid is None:
+            raise ValueError("RecBole models early-stop on valid: call fit(train, valid=...)")
+        if valid.shape != user_items.shape:
+            raise ValueError(f"valid has shape {valid.shape}, train has {user_items.shape}")
+        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+        n_users, self.n_items = user_items.shape
+        with tempfile.TemporaryDirectory(prefix="llmrec-recbole-") as tmp, _cwd(tmp):
+            model, dataset = self._train(Path(tmp), user_items, valid, bool(show_progress_bar))
+            self._export(model, dataset, n_users)
+        return self
+
+    def _train(
+        self, tmp: Path, train: sp.csr_matrix, valid: sp.csr_matrix, show_progress: bool
+    ) -> tuple[Any, Any]:
+        import torch
+        from recbole.config import Config
+        from recbole.data import create_dataset, data_preparation
+        from recbole.utils import get_model, get_trainer, init_seed
+
+        data_dir = tmp / "llmrec"
+        data_dir.mkdir()
+        # RecBole needs a test file; valid stands in, as we score test ourselves.
+        for part, matrix in (("train", train), ("valid", valid), ("test", valid)):
+            write_atomic_interactions(_frame(matrix), data_dir / f"llmrec.{part}.inter")
+        c = self.config
+        config_dict = {
+            "data_path": str(tmp), "benchmark_filename": ["train", "valid", "test"],
+            "load_col": {"inter": ["user_id", "item_id"]}, "seed": c.seed,
+            "reproducibility": True, "epochs": c.epochs, "stopping_step": c.stopping_step,
+            "train_batch_size": c.train_batch_size, "learning_rate": c.learning_rate,
+            "embedding_size": c.embedding_size, "eval_args": {"group_by": "user", "order": "RO",
+            "mode": "full"}, "metrics": ["NDCG"], "topk": [10], "valid_metric": "NDCG@10",
+            "checkpoint_dir": str(tmp / "saved"), "show_progress": show_progress,
+            "use_gpu": False, "device": "cpu", "worker": 0, "state": "WARNING", **c.params,
+        }  # fmt: skip
+        config = Config(model=c.model, dataset="llmrec", config_dict=config_dict)
+        init_seed(config["seed"], config["reproducibility"])
+        logging.getLogger().setLevel(logging.WARNING)
+        dataset = create_dataset(config)
+        train_data, valid_data, _ = data_preparation(config, dataset)
+        init_seed(config["seed"], config["reproducibility"])
+        model = get_model(config["model"])(config, train_data._dataset).to("cpu")
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        trainer.fit(train_data, valid_data, verbose=False, saved=True, show_progress=show_progress)
+        self.best_valid_ndcg = float(trainer.best_valid_score)
+        checkpoint = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
+        model.load_state_dict(checkpoint["state_dict"])
+        model.load_other_parameter(checkpoint.get("other_parameter"))
+        model.eval()
+        return model, dataset
+
+    def _export(self, model: Any, dataset: Any, n_users: int) -> None:
+        """Copy RecBole's scores into our index space: factors when the model has them (checked
+        against its own ``full_sort_predict``), otherwise the dense score matrix."""
+        import torch
+        from recbole.data.interaction import Interaction
+
+        user_tokens = dataset.field2id_token["user_id"][1:].astype(np.int64)
+        item_tokens = dataset.field2id_token["item_id"][1:].astype(np.int64)
+        self.known_items = np.zeros(self.n_items, dtype=bool)
+        self.known_items[item_tokens] = True
+        with torch.no_grad():
+            users_t = torch.arange(1, len(user_tokens) + 1)
+            factors = _factors(model)
+            probe = users_t[:8]
+            reference = model.full_sort_predict(Interaction({"user_id": probe}))
+            reference = reference.view(len(probe), -1)[:, 1:].numpy()
+            if factors is not None:
+                u, v = (f.detach().numpy().astype(np.float32) for f in factors)
+                if not np.allclose(u[1:9] @ v[1:].T, reference, rtol=1e-4, atol=1e-4):
+                    factors = None
+            if factors is not None:
+                self.user_factors = np.zeros((n_users, u.shape[1]), dtype=np.float32)
+                self.user_factors[user_tokens] = u[1:]
+                self.item_factors = np.zeros((self.n_items, v.shape[1]), dtype=np.float32)
+                self.item_factors[item_tokens] = v[1:]
+                self.dense_scores = None
+            else:
+                dense = np.zeros((n_users, self.n_items), dtype=np.float32)
+                for lo in range(0, len(users_t), 256):
+                    batch = users_t[lo : lo + 256]
+                    out = model.full_sort_predict(Interaction({"user_id": batch}))
+                    dense[user_tokens[lo : lo + 256][:, None], item_tokens[None, :]] = (
+                        out.view(len(batch), -1)[:, 1:].numpy()
+                    )
+                self.dense_scores = dense
+
+    def score(self, userids: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        users = np.asarray(userids)
+        if self.dense_scores is not None:
+            scores = self.dense_scores[users].copy()
+        else:
+            scores = self.user_factors[users] @ self.item_factors.T
+        scores[:, ~self.known_items] = UNKNOWN_SCORE
+        return scores
+
+    def item_vectors(self) -> np.ndarray:
+        if self.dense_scores is not None:
+            return super().item_vectors()
+        return self.item_factors
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = {"known_items": self.known_items}
+        if self.dense_scores is not None:
+            state["dense_scores"] = self.dense_scores
+        else:
+            state.update(user_factors=self.user_factors, item_factors=self.item_factors)
+        return state
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.known_items = state["known_items"]
+        self.dense_scores = state.get("dense_scores")
+        if self.dense_scores is None:
+            self.user_factors = state["user_factors"]
+            self.item_factors = state["item_factors"]
+
+
+def _frame(matrix: sp.csr_matrix) -> pd.DataFrame:
+    coo = sp.coo_matrix(matrix)
+    return pd.DataFrame({"user_id": coo.row, "item_id": coo.col})
+
+
+def _factors(model: Any) -> tuple[Any, Any] | None:
+    """User and item embedding tables of a RecBole model, if it exposes them."""
+    import inspect
+
+    forward = getattr(model, "forward", None)
+    params = inspect.signature(forward).parameters if forward else {}
+    if forward and not params:
+        out = forward()
+        if isinstance(out, tuple) and len(out) == 2:
+            return out
+    if hasattr(model, "user_embedding") and hasattr(model, "item_embedding"):
+        return model.user_embedding.weight, model.item_embedding.weight
+    return None
+
+
+@contextlib.contextmanager
+def _cwd(path: str):
+    """RecBole writes ``log/`` and ``saved/`` under the working directory."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
