@@ -31,19 +31,44 @@ class EvalResult:
         return self.metrics[key]
 
 
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+TIE_SEED = 20241123
+
+
+def tie_breaker(n_items: int, seed: int = TIE_SEED) -> np.ndarray:
+    """A seeded random rank per item, used to order tied scores.
+
+    Breaking ties by item index would leak whatever the ids encode (in MovieLens, low ids are
+    popular films), so a model with constant scores would look better than chance.
+    """
+    return np.random.default_rng(seed).permutation(n_items)
+
+
+def top_k(scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None) -> np.ndarray:
     """Indices of the ``k`` highest scores per row, best first; ``-1`` where the score is -inf.
 
-    Ties keep the lower item index first, so results do not depend on argpartition's order.
+    Args:
+        scores: ``(n, n_items)`` scores.
+        k: how many.
+        tiebreak: per-item order for equal scores (lower first); item index when None.
+            Ties at the k-th place are resolved in the full row, not by argpartition's choice.
+
+    Returns:
+        int64 ``(n, k)`` item indices.
     """
     n_items = scores.shape[1]
     k_eff = min(k, n_items)
+    order_key = np.arange(n_items) if tiebreak is None else np.asarray(tiebreak)
     if k_eff < n_items:
-        part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+        # Take every item tied with the k-th score, so the tie-break, not argpartition, decides.
+        kth = -np.partition(-scores, k_eff - 1, axis=1)[:, k_eff - 1 : k_eff]
+        width = int((scores >= kth).sum(axis=1).max())
+        part = np.argpartition(-scores, width - 1, axis=1)[:, :width] if width < n_items else None
     else:
+        part = None
+    if part is None:
         part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
+    order = np.lexsort((order_key[part], -part_scores), axis=1)[:, :k_eff]
     top = np.take_along_axis(part, order, axis=1)
     top_scores = np.take_along_axis(part_scores, order, axis=1)
     top = np.where(np.isneginf(top_scores), -1, top)
@@ -102,6 +127,7 @@ def evaluate_scores(
         truth = (truth - truth.multiply(exclude.astype(bool))).tocsr()
         truth.eliminate_zeros()
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    tiebreak = tie_breaker(n_items)
     max_k = max(ks)
     per_user = {f"{m}@{k}": np.empty(len(users)) for m in metrics for k in ks}
     tops = []
@@ -120,7 +146,7 @@ def evaluate_scores(
         if exclude is not None:
             seen = exclude[batch]
             scores[np.repeat(np.arange(len(batch)), np.diff(seen.indptr)), seen.indices] = -np.inf
-        top = top_k(scores, max_k)
+        top = top_k(scores, max_k, tiebreak)
         rel = truth[batch]
         relevant = rel.toarray() > 0
         hits = np.take_along_axis(relevant, np.maximum(top, 0), axis=1) & (top >= 0)

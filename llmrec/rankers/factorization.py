@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Self
 
 import numpy as np
@@ -42,12 +43,14 @@ class ImplicitALS(FactorModel):
         from implicit.cpu.als import AlternatingLeastSquares
 
         c = self.config
-        model = AlternatingLeastSquares(
-            factors=c.factors, regularization=c.regularization, alpha=c.alpha,
-            iterations=c.iterations, random_state=c.seed,
-        )  # fmt: skip
-        # implicit's own threads do the work; nested BLAS threads only slow it down.
-        with threadpool_limits(1, "blas"):
+        # implicit's own threads do the work; nested BLAS threads only slow it down. implicit
+        # warns about the BLAS pool at construction, before the limit applies to its threads.
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="OpenBLAS is configured")
+            model = AlternatingLeastSquares(
+                factors=c.factors, regularization=c.regularization, alpha=c.alpha,
+                iterations=c.iterations, random_state=c.seed,
+            )  # fmt: skip
             model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar))
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Self
 
@@ -54,7 +55,14 @@ class RecBoleModel(RecommenderBase):
             raise ValueError(f"valid has shape {valid.shape}, train has {user_items.shape}")
         os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
         n_users, self.n_items = user_items.shape
-        with tempfile.TemporaryDirectory(prefix="llmrec-recbole-") as tmp, _cwd(tmp):
+        with (
+            tempfile.TemporaryDirectory(prefix="llmrec-recbole-") as tmp,
+            _cwd(tmp),
+            warnings.catch_warnings(),
+        ):
+            # RecBole 1.2.1 warns about pandas/torch APIs it uses; none concern our results.
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
             model, dataset = self._train(Path(tmp), user_items, valid, bool(show_progress_bar))
             self._export(model, dataset, n_users)
         return self
