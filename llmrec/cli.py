@@ -25,7 +25,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 DatasetArg = Annotated[
-    str, typer.Argument(help="Dataset name (ml-100k, ml-1m), preset YAML, folder or CSV/Parquet file.")
+    str,
+    typer.Argument(help="Dataset name (ml-100k, ml-1m), preset YAML, folder or CSV/Parquet file."),
 ]
 SplitOpt = Annotated[str, typer.Option("--split", help=f"One of: {', '.join(SPLITS)}.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the split.")]
@@ -68,7 +69,13 @@ def data_split(
 
 
 def _evaluate(
-    dataset: str, split_name: str, seed: int, models: str, ks: list[int], out: Path | None, tune: bool
+    dataset: str,
+    split_name: str,
+    seed: int,
+    models: str,
+    ks: list[int],
+    out: Path | None,
+    tune: bool,
 ) -> dict:
     start = time.perf_counter()
     try:
@@ -78,7 +85,10 @@ def _evaluate(
         _fail(exc)
     records = []
     for spec in specs:
-        console.print(f"[cyan]fit[/cyan] {spec.name}" + (" (grid search on valid)" if tune and spec.grid else ""))
+        console.print(
+            f"[cyan]fit[/cyan] {spec.name}"
+            + (" (grid search on valid)" if tune and spec.grid else "")
+        )
         try:
             records.append(run_model(spec, data, ks, tune=tune))
         except LLMRecError as exc:
@@ -91,20 +101,43 @@ def _evaluate(
     return report
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def evaluate(
-    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name, preset or path.")] = "ml-100k",
+    ctx: typer.Context,
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="Dataset name, preset or path.")
+    ] = "ml-100k",
     split_name: SplitOpt = "random",
     seed: SeedOpt = 42,
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated presets, kinds, recbole:MODEL or YAML paths.")
+        str,
+        typer.Option(
+            "--models", help="Comma-separated presets, kinds, recbole:MODEL or YAML paths."
+        ),
     ] = DEFAULT_MODELS,
-    k: Annotated[list[int], typer.Option("--k", help="Cut-offs; repeat or list: --k 10 20.")] = None,  # noqa: RUF013
+    k: Annotated[
+        list[int] | None, typer.Option("--k", help="Cut-offs: --k 10 20 (or --k 10 --k 20).")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here.")] = None,
-    tune: Annotated[bool, typer.Option("--tune", help="Grid-search each preset's grid on valid.")] = False,
+    tune: Annotated[
+        bool, typer.Option("--tune", help="Grid-search each preset's grid on valid.")
+    ] = False,
 ) -> None:
     """Fit models on a split and report full-ranking metrics side by side."""
-    _evaluate(dataset, split_name, seed, models, k or [10, 20], out, tune)
+    _evaluate(dataset, split_name, seed, models, _cutoffs(k, ctx.args), out, tune)
+
+
+def _cutoffs(k: list[int] | None, extra: list[str]) -> list[int]:
+    """``--k 10 20``: click gives one value per ``--k``; the rest arrive as extra arguments."""
+    bad = [a for a in extra if not a.isdigit()]
+    if bad:
+        _fail(ValueError(f"unexpected argument(s) {bad}; only cut-offs may follow --k"))
+    if extra and not k:
+        _fail(ValueError(f"unexpected argument(s) {extra}"))
+    ks = sorted(set((k or [10, 20]) + [int(a) for a in extra]))
+    if min(ks) < 1:
+        _fail(ValueError(f"cut-offs must be positive, got {ks}"))
+    return ks
 
 
 @app.command()
@@ -112,7 +145,9 @@ def demo(
     out: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here.")] = None,
 ) -> None:
     """The main job on the embedded default data: ml-100k, random split, every baseline."""
-    console.print("[bold]llmrec demo[/bold]: ml-100k (shipped with recbole), random 8:1:1 split, seed 42")
+    console.print(
+        "[bold]llmrec demo[/bold]: ml-100k (shipped with recbole), random 8:1:1 split, seed 42"
+    )
     _evaluate("ml-100k", "random", 42, DEFAULT_MODELS, [10, 20], out, tune=False)
 
 

@@ -1,4 +1,5 @@
-"""RecBole atomic files: ``NAME.inter``/``.item``/``.user``, tab-separated, ``field:type`` headers."""
+"""RecBole atomic files: ``NAME.inter``/``.item``/``.user``, tab-separated, ``field:type``
+headers."""
 
 from __future__ import annotations
 
@@ -74,7 +75,9 @@ def read_atomic_file(path: str | Path) -> pd.DataFrame:
             engine="c",
         )
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: malformed row ({exc}); the header has {len(names)} fields") from exc
+        raise DataError(
+            f"{path}: malformed row ({exc}); the header has {len(names)} fields"
+        ) from exc
     for name, kind in zip(names, types, strict=True):
         if kind == "float":
             frame[name] = _to_float(path, name, frame[name])
@@ -118,7 +121,7 @@ def find_atomic_files(folder: Path) -> dict[str, Path]:
 
 
 def write_atomic_interactions(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write ``user_id``/``item_id`` (and ``rating``/``timestamp`` when present) as an atomic file."""
+    """Write ``user_id``/``item_id`` (and ``rating``/``timestamp`` if present) as an atomic file."""
     columns = [c for c in ("user_id", "item_id", "rating", "timestamp") if c in frame.columns]
     kinds = {"user_id": "token", "item_id": "token", "rating": "float", "timestamp": "float"}
     header = "\t".join(f"{c}:{kinds[c]}" for c in columns)

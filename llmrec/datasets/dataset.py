@@ -85,7 +85,9 @@ class Dataset:
     def _catalogue(table: pd.DataFrame, seen: pd.Series, key: str) -> pd.DataFrame:
         table = table.copy() if table is not None else pd.DataFrame(columns=[key])
         if key not in table.columns:
-            raise DataError(f"{key[:4]} table lacks the {key!r} column; found {list(table.columns)}")
+            raise DataError(
+                f"{key[:4]} table lacks the {key!r} column; found {list(table.columns)}"
+            )
         table[key] = table[key].astype(str)
         table = table.drop_duplicates(key, keep="first")
         extra = pd.unique(seen[~seen.isin(table[key])])
@@ -109,7 +111,9 @@ class Dataset:
         """Map item ids to indices; raises DataError naming unknown ids."""
         return _lookup(self._item_index, ids, "item", self.name)
 
-    def user_items(self, interactions: pd.DataFrame | None = None, values: str = "ones") -> sp.csr_matrix:
+    def user_items(
+        self, interactions: pd.DataFrame | None = None, values: str = "ones"
+    ) -> sp.csr_matrix:
         """A CSR user x item matrix (all users, all items) of ``interactions``.
 
         Args:

@@ -1,4 +1,5 @@
-"""``load(name_or_path)``: built-in names, YAML presets, atomic folders, MovieLens folders, tables."""
+"""``load(name_or_path)``: built-in names, YAML presets, atomic folders, MovieLens folders and
+tables."""
 
 from __future__ import annotations
 
@@ -139,7 +140,9 @@ def read_path(path: Path, name: str | None = None) -> Dataset:
     name = name or path.name
     if is_movielens_folder(path):
         inter, items, users = read_movielens(path)
-        files = [p for p in path.iterdir() if p.name in ("u.data", "u.item", "ratings.dat", "movies.dat")]
+        files = [
+            p for p in path.iterdir() if p.name in ("u.data", "u.item", "ratings.dat", "movies.dat")
+        ]
         return Dataset(name, inter, items, users, sha256_files(files), str(path))
     files = find_atomic_files(path)
     if "inter" not in files:
@@ -147,10 +150,18 @@ def read_path(path: Path, name: str | None = None) -> Dataset:
             f"{path}: no dataset found (expected NAME.inter atomic files, u.data or ratings.dat)"
         )
     inter = read_atomic_file(files["inter"])
-    items = read_atomic_file(files["item"]) if "item" in files else pd.DataFrame(columns=["item_id"])
-    users = read_atomic_file(files["user"]) if "user" in files else pd.DataFrame(columns=["user_id"])
-    for frame, key, file in ((inter, "user_id", "inter"), (inter, "item_id", "inter"),
-                             (items, "item_id", "item"), (users, "user_id", "user")):  # fmt: skip
+    items = (
+        read_atomic_file(files["item"]) if "item" in files else pd.DataFrame(columns=["item_id"])
+    )
+    users = (
+        read_atomic_file(files["user"]) if "user" in files else pd.DataFrame(columns=["user_id"])
+    )
+    for frame, key, file in (
+        (inter, "user_id", "inter"),
+        (inter, "item_id", "inter"),
+        (items, "item_id", "item"),
+        (users, "user_id", "user"),
+    ):
         if file in files and key not in frame.columns:
             raise DataError(f"{files[file]}: missing column {key!r}; found {list(frame.columns)}")
     return Dataset(name, inter, items, users, sha256_files(files.values()), str(path))
@@ -175,5 +186,11 @@ def _read_table(path: Path, name: str) -> Dataset:
                 raise DataError(f"{path}: column {col!r} row {row} is {frame[col].iloc[row]!r}")
             frame[col] = values
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Dataset(name, frame, pd.DataFrame(columns=["item_id"]), pd.DataFrame(columns=["user_id"]),
-                   digest, str(path))  # fmt: skip
+    return Dataset(
+        name,
+        frame,
+        pd.DataFrame(columns=["item_id"]),
+        pd.DataFrame(columns=["user_id"]),
+        digest,
+        str(path),
+    )

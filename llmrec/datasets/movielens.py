@@ -9,10 +9,26 @@ import pandas as pd
 from llmrec.errors import DataError
 
 ML100K_GENRES = [
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
-    "Sci-Fi", "Thriller", "War", "Western",
-]  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 
 
@@ -24,9 +40,15 @@ def is_movielens_folder(folder: Path) -> bool:
 def _read(path: Path, sep: str, names: list[str]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(
-            path, sep=sep, header=None, names=names, dtype=str, encoding="latin-1",
-            engine="python" if len(sep) > 1 else "c", keep_default_na=False,
-        )  # fmt: skip
+            path,
+            sep=sep,
+            header=None,
+            names=names,
+            dtype=str,
+            encoding="latin-1",
+            engine="python" if len(sep) > 1 else "c",
+            keep_default_na=False,
+        )
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: malformed MovieLens file ({exc})") from exc
     if frame.isna().any().any():
@@ -79,7 +101,9 @@ def _read_ml100k_items(path: Path) -> pd.DataFrame:
     names = ["item_id", "title", "release_date", "video_release_date", "url", *ML100K_GENRES]
     raw = _read(path, "|", names)
     flags = raw[ML100K_GENRES].eq("1")
-    genres = flags.apply(lambda row: " ".join(g for g, on in zip(ML100K_GENRES, row) if on), axis=1)
+    genres = flags.apply(
+        lambda row: " ".join(g for g, on in zip(ML100K_GENRES, row, strict=True) if on), axis=1
+    )
     year = raw["title"].str.extract(r"\((\d{4})\)\s*$")[0].fillna("")
     title = raw["title"].str.replace(r"\s*\(\d{4}\)\s*$", "", regex=True)
     return pd.DataFrame(

@@ -58,7 +58,9 @@ class Split:
         out = Path(out)
         for part in ("train", "valid", "test"):
             frame = getattr(self, part)[PUBLIC_COLUMNS].reset_index(drop=True)
-            atomic_write(out / f"{part}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+            atomic_write(
+                out / f"{part}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False)
+            )
         meta = {
             **self.describe(),
             "dataset": self.dataset.name,
@@ -74,9 +76,12 @@ class Split:
 
 
 def split(
-    dataset: Dataset, name: str = "random", seed: int = 42, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    dataset: Dataset,
+    name: str = "random",
+    seed: int = 42,
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
     cold_fraction: float = 0.1,
-) -> Split:  # fmt: skip
+) -> Split:
     """Split a dataset.
 
     Args:
@@ -103,7 +108,9 @@ def split(
         part = _random_parts(inter, seed, ratios)
     elif name == "temporal":
         if inter["timestamp"].isna().any():
-            raise SplitError(f"temporal split of {dataset.name!r} needs timestamps; some are missing")
+            raise SplitError(
+                f"temporal split of {dataset.name!r} needs timestamps; some are missing"
+            )
         part = _temporal_parts(inter)
     elif name == "cold_items":
         if not 0 < cold_fraction < 1:

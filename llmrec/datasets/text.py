@@ -15,7 +15,9 @@ ROLE_CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 
 
-def resolve_text_columns(items: pd.DataFrame, columns: dict[str, str] | None = None) -> dict[str, str]:
+def resolve_text_columns(
+    items: pd.DataFrame, columns: dict[str, str] | None = None
+) -> dict[str, str]:
     """Map each text role (title, year, genres) to an item column.
 
     Explicit ``columns`` win; other roles are found among common column names.

@@ -117,7 +117,7 @@ def evaluate_scores(
         raise ValueError(f"ks must be positive integers, got {list(ks)}")
     if exclude is not None and exclude.shape != truth.shape:
         raise ValueError(f"exclude has shape {exclude.shape}, truth has {truth.shape}")
-    n_users, n_items = truth.shape
+    n_items = truth.shape[1]
     truth = truth.tocsr()
     n_rankable = n_items if candidates is None else len(np.unique(candidates))
     if candidates is not None:
@@ -140,9 +140,13 @@ def evaluate_scores(
         batch = users[lo : lo + batch_size]
         scores = np.asarray(scorer(batch), dtype=np.float32)
         if scores.shape != (len(batch), n_items):
-            raise ValueError(f"scorer returned shape {scores.shape}, expected {(len(batch), n_items)}")
+            raise ValueError(
+                f"scorer returned shape {scores.shape}, expected {(len(batch), n_items)}"
+            )
         if np.isnan(scores).any():
-            raise ValueError(f"scorer returned NaN scores for {np.isnan(scores).any(axis=1).sum()} users")
+            raise ValueError(
+                f"scorer returned NaN scores for {np.isnan(scores).any(axis=1).sum()} users"
+            )
         if candidates is not None:
             scores = np.where(allowed[None, :], scores, -np.inf)
         if exclude is not None:

@@ -56,7 +56,10 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
     title = f"{report['dataset']['name']} · {split['split']} split · seed {split['seed']} · test"
     table = Table(title=title)
     table.add_column("model")
-    columns = [f"{m}@{k}" for k in ks for m in ("ndcg", "recall")] + [f"mrr@{ks[0]}", f"coverage@{ks[0]}"]
+    columns = [f"{m}@{k}" for k in ks for m in ("ndcg", "recall")] + [
+        f"mrr@{ks[0]}",
+        f"coverage@{ks[0]}",
+    ]
     for col in columns:
         table.add_column(col, justify="right")
     table.add_column("fit s", justify="right")
@@ -75,5 +78,7 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
         for col in columns:
             full.add_column(col, justify="right")
         for record in report["models"]:
-            full.add_row(record["name"], *(f"{record['test_full_catalogue'][c]:.4f}" for c in columns))
+            full.add_row(
+                record["name"], *(f"{record['test_full_catalogue'][c]:.4f}" for c in columns)
+            )
         console.print(full)

@@ -33,14 +33,19 @@ class ModelSpec(BaseModel):
 
     def build(self, overrides: dict[str, Any] | None = None) -> RecommenderBase:
         if self.kind not in REGISTRY:
-            raise ConfigError(f"model {self.name!r}: unknown kind {self.kind!r}; known: {sorted(REGISTRY)}")
+            raise ConfigError(
+                f"model {self.name!r}: unknown kind {self.kind!r}; known: {sorted(REGISTRY)}"
+            )
         cls = REGISTRY[self.kind]
         return cls(make_config(cls.config_class, {**self.params, **(overrides or {})}))
 
     def trials(self) -> list[dict[str, Any]]:
         """Every combination of the grid (one empty trial when there is no grid)."""
         keys = list(self.grid)
-        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.grid.values())]
+        return [
+            dict(zip(keys, values, strict=True))
+            for values in itertools.product(*self.grid.values())
+        ]
 
 
 def resolve_model(name: str) -> ModelSpec:
@@ -70,9 +75,12 @@ def resolve_model(name: str) -> ModelSpec:
 
 
 def run_model(
-    spec: ModelSpec, split: Split, ks: Sequence[int] = (10, 20), tune: bool = False,
+    spec: ModelSpec,
+    split: Split,
+    ks: Sequence[int] = (10, 20),
+    tune: bool = False,
     show_progress_bar: bool | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Fit ``spec`` on train (best grid point by valid NDCG@10 when ``tune``) and evaluate.
 
     Valid is ranked excluding train items; test excluding train and valid items, among the
@@ -111,7 +119,11 @@ def run_model(
         "test_users": test_result.n_users,
     }
     if tune and spec.grid:
-        record["tuning"] = {"metric": f"valid {TUNING_METRIC}", "grid": spec.grid, "trials": history}
+        record["tuning"] = {
+            "metric": f"valid {TUNING_METRIC}",
+            "grid": spec.grid,
+            "trials": history,
+        }
     if split.test_candidates is not None:
         full = evaluate_scores(model.score, test, exclude=exclude, ks=ks)
         record["test_full_catalogue"] = full.metrics

@@ -60,9 +60,12 @@ class RecommenderBase(ABC):
 
     @abstractmethod
     def fit(
-        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        self,
+        user_items: sp.csr_matrix,
+        *,
+        valid: sp.csr_matrix | None = None,
         show_progress_bar: bool | None = None,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         """Train on a CSR user x item matrix (values are interaction strengths).
 
         Args:
@@ -98,7 +101,7 @@ class RecommenderBase(ABC):
         self,
         userid: int | np.ndarray,
         user_items: sp.csr_matrix | None = None,
-        N: int = 10,  # noqa: N803 - implicit's spelling
+        N: int = 10,
         filter_already_liked_items: bool = True,
         items: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +127,9 @@ class RecommenderBase(ABC):
         scores = self.score(users).astype(np.float32, copy=True)
         if filter_already_liked_items:
             if user_items is None:
-                raise ValueError("filter_already_liked_items=True needs user_items (one row per user)")
+                raise ValueError(
+                    "filter_already_liked_items=True needs user_items (one row per user)"
+                )
             if user_items.shape != (len(users), self.n_items):
                 raise ValueError(
                     f"user_items has shape {user_items.shape}, expected one row per user "
@@ -140,7 +145,7 @@ class RecommenderBase(ABC):
         out = np.where(ids >= 0, np.take_along_axis(scores, np.maximum(ids, 0), axis=1), -np.inf)
         return (ids[0], out[0]) if scalar else (ids, out)
 
-    def similar_items(self, itemid: int | np.ndarray, N: int = 10) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+    def similar_items(self, itemid: int | np.ndarray, N: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The N items most cosine-similar to each given item (the item itself included first)."""
         from llmrec.evaluation.evaluator import top_k
 
@@ -176,9 +181,13 @@ class RecommenderBase(ABC):
         """Load any model saved by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            state = {k.removeprefix("state_"): data[k] for k in data.files if k.startswith("state_")}
+            state = {
+                k.removeprefix("state_"): data[k] for k in data.files if k.startswith("state_")
+            }
         if meta["kind"] not in REGISTRY:
-            raise ConfigError(f"{path}: unknown model kind {meta['kind']!r}; known: {list(REGISTRY)}")
+            raise ConfigError(
+                f"{path}: unknown model kind {meta['kind']!r}; known: {list(REGISTRY)}"
+            )
         cls = REGISTRY[meta["kind"]]
         model = cls(make_config(cls.config_class, meta["config"]))
         model._set_state(state)

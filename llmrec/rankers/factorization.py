@@ -37,9 +37,12 @@ class ImplicitALS(FactorModel):
     config_class = ALSConfig
 
     def fit(
-        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        self,
+        user_items: sp.csr_matrix,
+        *,
+        valid: sp.csr_matrix | None = None,
         show_progress_bar: bool | None = None,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         from implicit.cpu.als import AlternatingLeastSquares
 
         c = self.config
@@ -48,10 +51,15 @@ class ImplicitALS(FactorModel):
         with threadpool_limits(1, "blas"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="OpenBLAS is configured")
             model = AlternatingLeastSquares(
-                factors=c.factors, regularization=c.regularization, alpha=c.alpha,
-                iterations=c.iterations, random_state=c.seed,
-            )  # fmt: skip
-            model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar))
+                factors=c.factors,
+                regularization=c.regularization,
+                alpha=c.alpha,
+                iterations=c.iterations,
+                random_state=c.seed,
+            )
+            model.fit(
+                sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar)
+            )
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.n_items = user_items.shape[1]
@@ -68,17 +76,26 @@ class ImplicitBPR(FactorModel):
     config_class = BPRConfig
 
     def fit(
-        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        self,
+        user_items: sp.csr_matrix,
+        *,
+        valid: sp.csr_matrix | None = None,
         show_progress_bar: bool | None = None,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         c = self.config
         model = BayesianPersonalizedRanking(
-            factors=c.factors, learning_rate=c.learning_rate, regularization=c.regularization,
-            iterations=c.iterations, random_state=c.seed, num_threads=1,
-        )  # fmt: skip
-        model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar))
+            factors=c.factors,
+            learning_rate=c.learning_rate,
+            regularization=c.regularization,
+            iterations=c.iterations,
+            random_state=c.seed,
+            num_threads=1,
+        )
+        model.fit(
+            sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar)
+        )
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.n_items = user_items.shape[1]

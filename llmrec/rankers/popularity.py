@@ -16,9 +16,12 @@ class Popularity(RecommenderBase):
     kind = "pop"
 
     def fit(
-        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        self,
+        user_items: sp.csr_matrix,
+        *,
+        valid: sp.csr_matrix | None = None,
         show_progress_bar: bool | None = None,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         counts = np.asarray((sp.csr_matrix(user_items) > 0).sum(axis=0)).ravel()
         self.counts = counts.astype(np.float32)
         self.n_items = user_items.shape[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pydantic import Field
 
 from llmrec.datasets.atomic import write_atomic_interactions
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
@@ -35,7 +37,7 @@ class RecBoleConfig(RecommenderConfig):
     train_batch_size: int = 2048
     learning_rate: float = 0.001
     embedding_size: int = 64
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field(default_factory=dict)
     """Other RecBole config entries, e.g. ``{"n_layers": 3, "reg_weight": 1e-4}``."""
 
 
@@ -46,9 +48,12 @@ class RecBoleModel(RecommenderBase):
     config_class = RecBoleConfig
 
     def fit(
-        self, user_items: sp.csr_matrix, *, valid: sp.csr_matrix | None = None,
+        self,
+        user_items: sp.csr_matrix,
+        *,
+        valid: sp.csr_matrix | None = None,
         show_progress_bar: bool | None = None,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         if valid is None:
             raise ValueError("RecBole models early-stop on valid: call fit(train, valid=...)")
         if valid.shape != user_items.shape:
@@ -82,16 +87,34 @@ class RecBoleModel(RecommenderBase):
             write_atomic_interactions(_frame(matrix), data_dir / f"llmrec.{part}.inter")
         c = self.config
         config_dict = {
-            "data_path": str(tmp), "benchmark_filename": ["train", "valid", "test"],
-            "load_col": {"inter": ["user_id", "item_id"]}, "seed": c.seed,
-            "reproducibility": True, "epochs": c.epochs, "stopping_step": c.stopping_step,
-            "train_batch_size": c.train_batch_size, "learning_rate": c.learning_rate,
-            "embedding_size": c.embedding_size, "eval_args": {"group_by": "user", "order": "RO",
-            "mode": "full"}, "metrics": ["NDCG"], "topk": [10], "valid_metric": "NDCG@10",
-            "checkpoint_dir": str(tmp / "saved"), "show_progress": show_progress,
-            "use_gpu": False, "device": "cpu", "worker": 0, "state": "WARNING", **c.params,
-        }  # fmt: skip
-        config = Config(model=c.model, dataset="llmrec", config_dict=config_dict)
+            "data_path": str(tmp),
+            "benchmark_filename": ["train", "valid", "test"],
+            "load_col": {"inter": ["user_id", "item_id"]},
+            "seed": c.seed,
+            "reproducibility": True,
+            "epochs": c.epochs,
+            "stopping_step": c.stopping_step,
+            "train_batch_size": c.train_batch_size,
+            "learning_rate": c.learning_rate,
+            "embedding_size": c.embedding_size,
+            "eval_args": {"group_by": "user", "order": "RO", "mode": "full"},
+            "metrics": ["NDCG"],
+            "topk": [10],
+            "valid_metric": "NDCG@10",
+            "checkpoint_dir": str(tmp / "saved"),
+            "show_progress": show_progress,
+            "use_gpu": False,
+            "device": "cpu",
+            "worker": 0,
+            "state": "WARNING",
+            **c.params,
+        }
+        # RecBole also parses sys.argv for config overrides; ours are not for it.
+        argv, sys.argv = sys.argv, sys.argv[:1]
+        try:
+            config = Config(model=c.model, dataset="llmrec", config_dict=config_dict)
+        finally:
+            sys.argv = argv
         init_seed(config["seed"], config["reproducibility"])
         logging.getLogger().setLevel(logging.WARNING)
         dataset = create_dataset(config)
@@ -138,9 +161,9 @@ class RecBoleModel(RecommenderBase):
                 for lo in range(0, len(users_t), 256):
                     batch = users_t[lo : lo + 256]
                     out = model.full_sort_predict(Interaction({"user_id": batch}))
-                    dense[user_tokens[lo : lo + 256][:, None], item_tokens[None, :]] = (
-                        out.view(len(batch), -1)[:, 1:].numpy()
-                    )
+                    dense[user_tokens[lo : lo + 256][:, None], item_tokens[None, :]] = out.view(
+                        len(batch), -1
+                    )[:, 1:].numpy()
                 self.dense_scores = dense
 
     def score(self, userids: np.ndarray) -> np.ndarray:

@@ -41,20 +41,22 @@ def test_index_maps_and_csr(ml100k):
 
 
 def test_unknown_ids_are_named(ml100k):
-    with pytest.raises(DataError, match="unknown user id.*'nobody'"):
+    with pytest.raises(DataError, match=r"unknown user id.*'nobody'"):
         ml100k.user_index(["1", "nobody"])
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(DataError, match="unknown dataset 'no-such-data'.*ml-100k"):
+    with pytest.raises(DataError, match=r"unknown dataset 'no-such-data'.*ml-100k"):
         load("no-such-data")
 
 
 def test_atomic_folder_and_items_only_in_interactions(tmp_path):
     folder = write_atomic(
-        tmp_path, "toy", INTER + "u1\ti1\t5\t1\nu1\ti2\t3\t2\nu2\ti9\t4\t3\n",
+        tmp_path,
+        "toy",
+        INTER + "u1\ti1\t5\t1\nu1\ti2\t3\t2\nu2\ti9\t4\t3\n",
         "item_id:token\ttitle:token_seq\ni1\tAlpha\ni2\tBeta\ni3\tGamma\n",
-    )  # fmt: skip
+    )
     data = load(folder)
     assert data.item_ids.tolist() == ["i1", "i2", "i3", "i9"]
     assert data.n_users == 2
@@ -135,7 +137,9 @@ def test_table_with_bad_rating(tmp_path):
 
 
 def test_preset_yaml(tmp_path):
-    folder = write_atomic(tmp_path, "toy", INTER + "u1\ti1\t5\t1\n", "item_id:token\tname:token\ni1\tA\n")
+    folder = write_atomic(
+        tmp_path, "toy", INTER + "u1\ti1\t5\t1\n", "item_id:token\tname:token\ni1\tA\n"
+    )
     preset = tmp_path / "toy.yaml"
     preset.write_text(f"name: toy\npath: {folder}\ntext_columns: {{title: name}}\n")
     assert load(preset).text_columns == {"title": "name"}

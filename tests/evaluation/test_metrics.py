@@ -57,7 +57,13 @@ def test_matches_recbole_on_random_case(name, monkeypatch):
     hits = rng.random((200, k)) < 0.2
     n_rel = rng.integers(1, 15, size=200)
     ours = {"recall": Recall, "ndcg": NDCG, "mrr": MRR, "hit": Hit, "precision": Precision}[name]()
-    cls = {"recall": rb.Recall, "ndcg": rb.NDCG, "mrr": rb.MRR, "hit": rb.Hit, "precision": rb.Precision}[name]
+    cls = {
+        "recall": rb.Recall,
+        "ndcg": rb.NDCG,
+        "mrr": rb.MRR,
+        "hit": rb.Hit,
+        "precision": rb.Precision,
+    }[name]
     metric = cls.__new__(cls)
     needs_len = "pos_len" in inspect.signature(cls.metric_info).parameters
     theirs = metric.metric_info(hits, n_rel) if needs_len else metric.metric_info(hits)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmrec.rankers import ImplicitALS, ImplicitBPR, Popularity, RecBoleModel
+from tests.recommender_base_test import RecommenderBaseTestMixin, checkerboard
+
+
+class TestPopularity(RecommenderBaseTestMixin):
+    learns_structure = False
+
+    def make_model(self):
+        return Popularity()
+
+    def test_similar_items_needs_vectors(self, fitted):
+        with pytest.raises(TypeError, match="no item vectors"):
+            fitted[0].similar_items(0)
+
+
+class TestALS(RecommenderBaseTestMixin):
+    def make_model(self):
+        return ImplicitALS(factors=8, iterations=10, regularization=0.01)
+
+    def test_similar_items_same_parity(self, fitted):
+        ids, scores = fitted[0].similar_items(4, N=5)
+        assert ids[0] == 4 and scores[0] == pytest.approx(1.0, abs=1e-5)
+        assert np.all(ids % 2 == 0)
+
+    def test_seed_reproduces(self):
+        matrix = checkerboard(30)
+        a = ImplicitALS(factors=4, seed=3).fit(matrix).score(np.arange(30))
+        b = ImplicitALS(factors=4, seed=3).fit(matrix).score(np.arange(30))
+        assert np.array_equal(a, b)
+
+
+class TestBPR(RecommenderBaseTestMixin):
+    def make_model(self):
+        return ImplicitBPR(factors=8, iterations=200, learning_rate=0.05)
+
+    def test_seed_reproduces(self):
+        matrix = checkerboard(30)
+        a = ImplicitBPR(factors=4, seed=3, iterations=5).fit(matrix).score(np.arange(30))
+        b = ImplicitBPR(factors=4, seed=3, iterations=5).fit(matrix).score(np.arange(30))
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+class TestRecBoleBPR(RecommenderBaseTestMixin):
+    learns_structure = False  # a few epochs on 50 users do not settle the board
+
+    def make_model(self):
+        return RecBoleModel(model="BPR", epochs=3, learning_rate=0.01)
+
+    def test_needs_valid(self):
+        with pytest.raises(ValueError, match="early-stop on valid"):
+            self.make_model().fit(checkerboard(10))
+
+
+@pytest.mark.slow
+class TestRecBoleLightGCN(RecommenderBaseTestMixin):
+    learns_structure = False
+
+    def make_model(self):
+        return RecBoleModel(model="LightGCN", epochs=2, learning_rate=0.01)
+
+
+def test_recbole_trains_on_real_split(ml100k_small):
+    """RecBole BPR on a slice of ml-100k beats popularity on valid, scored by our evaluator."""
+    from llmrec.datasets import split
+    from llmrec.evaluation import evaluate_scores
+
+    s = split(ml100k_small, "random", seed=0)
+    train, valid = s.matrix("train"), s.matrix("valid")
+    model = RecBoleModel(model="BPR", epochs=40, learning_rate=0.005, stopping_step=5)
+    model.fit(train, valid=valid)
+    ours = evaluate_scores(model.score, valid, exclude=train, ks=[10])["ndcg@10"]
+    pop = evaluate_scores(Popularity().fit(train).score, valid, exclude=train, ks=[10])["ndcg@10"]
+    assert model.best_valid_ndcg > 0
+    assert ours > 0.5 * pop

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from llmrec.cli import app
+
+runner = CliRunner()
+
+
+def _small_csv(ml100k, tmp_path):
+    users = sorted(ml100k.interactions["user_id"].unique(), key=int)[:120]
+    inter = ml100k.interactions[ml100k.interactions["user_id"].isin(users)]
+    path = tmp_path / "small.csv"
+    inter[["user_id", "item_id", "rating", "timestamp"]].to_csv(path, index=False)
+    return path
+
+
+def test_help_lists_subcommands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("data", "evaluate", "demo"):
+        assert command in result.output
+
+
+def test_data_describe():
+    result = runner.invoke(app, ["data", "describe", "ml-100k"])
+    assert result.exit_code == 0, result.output
+    assert "943" in result.output and "1682" in result.output
+
+
+def test_data_split_writes_parquet(tmp_path):
+    out = tmp_path / "split"
+    result = runner.invoke(
+        app, ["data", "split", "ml-100k", "--split", "temporal", "--seed", "3", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out / "test.parquet")) == 943
+
+
+def test_evaluate_writes_report(ml100k, tmp_path):
+    data = _small_csv(ml100k, tmp_path)
+    out = tmp_path / "results.json"
+    args = [
+        "evaluate",
+        "--dataset",
+        str(data),
+        "--split",
+        "random",
+        "--models",
+        "pop,als",
+        "--k",
+        "5",
+        "10",
+        "--tune",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert [m["name"] for m in report["models"]] == ["pop", "als"]
+    assert report["dataset"]["checksum"] and report["versions"]["implicit"] == "0.7.3"
+    assert report["split"]["seed"] == 42 and report["ks"] == [5, 10]
+    als = report["models"][1]
+    assert len(als["tuning"]["trials"]) == 18
+    assert als["test"]["ndcg@10"] > report["models"][0]["test"]["ndcg@10"]
+    assert "ndcg@10" in result.output
+
+
+def test_evaluate_cold_items_reports_both_rankings(ml100k, tmp_path):
+    data = _small_csv(ml100k, tmp_path)
+    out = tmp_path / "cold.json"
+    args = [
+        "evaluate",
+        "--dataset",
+        str(data),
+        "--split",
+        "cold_items",
+        "--models",
+        "pop",
+        "--out",
+        str(out),
+    ]
+    assert runner.invoke(app, args).exit_code == 0
+    record = json.loads(out.read_text())["models"][0]
+    # ID models know nothing of held-out items: on the full catalogue they find none of them
+    assert record["test_full_catalogue"]["recall@20"] == 0.0
+    assert "held_out_items" in json.loads(out.read_text())["split"]
+
+
+def test_errors_are_clear():
+    result = runner.invoke(app, ["data", "describe", "nope"])
+    assert result.exit_code == 2
+    assert "unknown dataset 'nope'" in result.output
+    result = runner.invoke(app, ["evaluate", "--models", "pop,xgb"])
+    assert result.exit_code == 2 and "unknown model 'xgb'" in result.output
