@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,11 +30,11 @@ class BPRConfig(RecommenderConfig):
     iterations: int = 100
 
 
-class ImplicitALS(FactorModel):
-    """Implicit-feedback ALS (Hu, Koren, Volinsky 2008) via the ``implicit`` package."""
+class ImplicitModel(FactorModel):
+    """Fits one of implicit's CPU factor models and keeps its factors."""
 
-    kind = "als"
-    config_class = ALSConfig
+    def _make_model(self) -> Any:
+        raise NotImplementedError
 
     def fit(
         self,
@@ -43,30 +43,39 @@ class ImplicitALS(FactorModel):
         valid: sp.csr_matrix | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
-        from implicit.cpu.als import AlternatingLeastSquares
-
-        c = self.config
         # implicit's own threads do the work; nested BLAS threads only slow it down. implicit
         # warns about the BLAS pool at construction, before the limit applies to its threads.
         with threadpool_limits(1, "blas"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="OpenBLAS is configured")
-            model = AlternatingLeastSquares(
-                factors=c.factors,
-                regularization=c.regularization,
-                alpha=c.alpha,
-                iterations=c.iterations,
-                random_state=c.seed,
-            )
-            model.fit(
-                sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar)
-            )
+            model = self._make_model()
+            matrix = sp.csr_matrix(user_items, dtype=np.float32)
+            model.fit(matrix, show_progress=bool(show_progress_bar))
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.n_items = user_items.shape[1]
         return self
 
 
-class ImplicitBPR(FactorModel):
+class ImplicitALS(ImplicitModel):
+    """Implicit-feedback ALS (Hu, Koren, Volinsky 2008) via the ``implicit`` package."""
+
+    kind = "als"
+    config_class = ALSConfig
+
+    def _make_model(self) -> Any:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        c = self.config
+        return AlternatingLeastSquares(
+            factors=c.factors,
+            regularization=c.regularization,
+            alpha=c.alpha,
+            iterations=c.iterations,
+            random_state=c.seed,
+        )
+
+
+class ImplicitBPR(ImplicitModel):
     """Bayesian Personalized Ranking (Rendle et al. 2009) via the ``implicit`` package.
 
     Trained with one thread: implicit's multi-threaded SGD is not reproducible for a fixed seed.
@@ -75,17 +84,11 @@ class ImplicitBPR(FactorModel):
     kind = "bpr"
     config_class = BPRConfig
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _make_model(self) -> Any:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         c = self.config
-        model = BayesianPersonalizedRanking(
+        return BayesianPersonalizedRanking(
             factors=c.factors,
             learning_rate=c.learning_rate,
             regularization=c.regularization,
@@ -93,10 +96,3 @@ class ImplicitBPR(FactorModel):
             random_state=c.seed,
             num_threads=1,
         )
-        model.fit(
-            sp.csr_matrix(user_items, dtype=np.float32), show_progress=bool(show_progress_bar)
-        )
-        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
-        self.n_items = user_items.shape[1]
-        return self

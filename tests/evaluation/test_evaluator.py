@@ -76,7 +76,7 @@ def test_bad_scorer_output():
         evaluate_scores(lambda u: np.zeros((len(u), 3)), truth, metrics=["auc"])
 
 
-def test_ml1m_full_ranking_is_fast():
+def test_ml1m_full_ranking_at_scale():
     """Not a timing test: checks the evaluator handles ml-1m scale in one vectorised pass."""
     from llmrec.datasets import load, split
     from llmrec.rankers import Popularity
