@@ -1,4 +1,5 @@
-"""``TextEncoder``: the one text -> embedding interface (after sentence-transformers' ``encode``)."""
+"""``TextEncoder``: the one text -> embedding interface, after sentence-transformers'
+``encode``."""
 
 from __future__ import annotations
 

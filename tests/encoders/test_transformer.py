@@ -56,7 +56,7 @@ def test_bad_texts(minilm, texts, message):
 
 
 def test_unknown_kwarg_lists_valid_ones(minilm):
-    with pytest.raises(ValueError, match="unknown encode.*device.*valid: batch_size"):
+    with pytest.raises(ValueError, match=r"unknown encode.*device.*valid: batch_size"):
         minilm.encode(TEXTS, device="cpu")
 
 

@@ -1,10 +1,11 @@
-"""Tiny randomly initialised models saved to a folder, loaded through the public path a user uses."""
+"""Tiny randomly initialised models saved to a folder, then loaded through the public path a
+user takes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = ["toy", "story", "heat", "film", "action", "comedy", "drama", "genres", "the", "a", "of", "and", "year", "crime", "thriller"]
+WORDS = ("toy story heat film action comedy drama genres the a of and year crime thriller").split()
 
 
 def _word_level_tokenizer(special: dict[str, str]):
