@@ -5,7 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = ("toy story heat film action comedy drama genres the a of and year crime thriller").split()
+WORDS = [
+    "toy",
+    "story",
+    "heat",
+    "film",
+    "action",
+    "comedy",
+    "drama",
+    "genres",
+    "the",
+    "a",
+    "of",
+    "and",
+    "year",
+    "crime",
+    "thriller",
+]
 
 
 def _word_level_tokenizer(special: dict[str, str]):
