@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmrec.encoders import TransformerEncoder
+from llmrec.encoders.cache import CachedEncoder, EmbeddingCache
+from tests.encoders.tiny_models import WORDS, save_tiny_bert
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> TransformerEncoder:
+    return TransformerEncoder(save_tiny_bert(tmp_path_factory.mktemp("bert")))
+
+
+def _texts(n: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    return [" ".join(rng.choice(WORDS, size=4)) + f" {i}" for i in range(n)]
+
+
+class Counting:
+    """Counts the texts that reach the real encoder; can fail after some calls."""
+
+    def __init__(self, encoder: TransformerEncoder, fail_after: int | None = None) -> None:
+        self.encoder, self.fail_after, self.calls, self.seen = encoder, fail_after, 0, 0
+        self.dimension, self.fingerprint = encoder.dimension, encoder.fingerprint
+
+    def encode(self, texts, **kwargs):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt("killed")
+        self.calls += 1
+        self.seen += len(texts)
+        return self.encoder.encode(texts, **kwargs)
+
+
+def test_cached_equals_uncached_and_second_run_is_free(tiny, tmp_path):
+    texts = _texts(50) + _texts(5)  # duplicates too
+    counting = Counting(tiny)
+    cached = CachedEncoder(counting, tmp_path / "c.sqlite", chunk_size=16)
+    first = cached.encode(texts)
+    assert np.allclose(first, tiny.encode(texts), atol=1e-6)
+    assert counting.seen == 50
+    second = cached.encode(texts, normalize_embeddings=True)
+    assert counting.seen == 50
+    assert np.allclose(second, first / np.linalg.norm(first, axis=1, keepdims=True))
+
+
+def test_interrupted_run_resumes(tiny, tmp_path):
+    texts = _texts(64)
+    path = tmp_path / "c.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        CachedEncoder(Counting(tiny, fail_after=2), path, chunk_size=16).encode(texts)
+    assert len(EmbeddingCache(path, tiny.fingerprint, tiny.dimension)) == 32
+    resumed = Counting(tiny)
+    out = CachedEncoder(resumed, path, chunk_size=16).encode(texts)
+    assert resumed.seen == 32
+    assert np.allclose(out, tiny.encode(texts), atol=1e-6)
+
+
+def test_dimension_mismatch_is_an_error(tiny, tmp_path):
+    path = tmp_path / "c.sqlite"
+    EmbeddingCache(path, "model-a", 384).close()
+    with pytest.raises(ValueError, match=r"holds 384-d embeddings.*makes 32-d"):
+        EmbeddingCache(path, "model-a", 32)
+    EmbeddingCache(path, "model-b", 32).close()  # another model shares the file
+
+
+def test_not_a_cache_file(tmp_path):
+    path = tmp_path / "junk.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ValueError, match="not an embedding cache"):
+        EmbeddingCache(path, "m", 8)
