@@ -38,10 +38,15 @@ class Split:
     test: pd.DataFrame
     test_candidates: np.ndarray | None = None
 
-    def matrix(self, part: str) -> sp.csr_matrix:
-        """CSR user x item matrix (ones) of ``train``, ``valid``, ``test`` or ``train+valid``."""
+    def matrix(self, part: str, values: str = "ones") -> sp.csr_matrix:
+        """CSR user x item matrix of ``train``, ``valid``, ``test`` or ``train+valid``.
+
+        Args:
+            part: which rows.
+            values: ``ones`` (implicit feedback) or ``rating``.
+        """
         frames = [getattr(self, p) for p in part.split("+")]
-        return self.dataset.user_items(pd.concat(frames) if len(frames) > 1 else frames[0])
+        return self.dataset.user_items(pd.concat(frames) if len(frames) > 1 else frames[0], values)
 
     def describe(self) -> dict[str, object]:
         info: dict[str, object] = {"split": self.name, "seed": self.seed}

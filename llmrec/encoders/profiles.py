@@ -83,48 +83,60 @@ def profile_text(
 Weighting = Literal["mean", "rating", "recency"]
 
 
-def pool_item_embeddings(
-    interactions: pd.DataFrame,
-    item_vectors: np.ndarray,
-    n_users: int,
+def history_weights(
+    user_items: sp.csr_matrix,
     weighting: Weighting = "rating",
+    timestamps: sp.csr_matrix | None = None,
     half_life_days: float = 180.0,
+) -> sp.csr_matrix:
+    """Per-interaction pooling weights, same sparsity as ``user_items``.
+
+    Args:
+        user_items: CSR users x items whose values are ratings (``rating``) or anything.
+        weighting: ``mean`` (all 1); ``rating`` (rating - the user's mean rating + 1, floored at
+            0.1, so liked items count more); ``recency`` (halves every ``half_life_days`` before
+            the user's latest interaction; needs ``timestamps``, a CSR of the same pattern).
+        half_life_days: for ``recency``.
+    """
+    matrix = sp.csr_matrix(user_items, dtype=np.float64, copy=True)
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    if weighting == "mean":
+        matrix.data[:] = 1.0
+    elif weighting == "rating":
+        counts = np.maximum(np.diff(matrix.indptr), 1)
+        means = np.asarray(matrix.sum(axis=1)).ravel() / counts
+        matrix.data = np.maximum(matrix.data - means[rows] + 1.0, 0.1)
+    elif weighting == "recency":
+        if timestamps is None or timestamps.nnz != matrix.nnz:
+            raise ValueError("recency weighting needs timestamps with the same pattern")
+        ts = sp.csr_matrix(timestamps, dtype=np.float64)
+        latest = np.asarray(ts.max(axis=1).todense()).ravel()
+        matrix.data = 0.5 ** ((latest[rows] - ts.data) / (half_life_days * 86400.0))
+    else:
+        raise ValueError(f"weighting must be mean, rating or recency, got {weighting!r}")
+    return matrix
+
+
+def pool_item_embeddings(
+    weights: sp.csr_matrix, item_vectors: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """User vectors as weighted means of their items' embeddings (one sparse product).
 
     Args:
-        interactions: rows with ``user_idx``, ``item_idx``, ``rating``, ``timestamp``.
+        weights: CSR users x items of pooling weights (see :func:`history_weights`).
         item_vectors: ``(n_items, d)`` item embeddings.
-        n_users: rows of the result.
-        weighting: ``mean``; ``rating`` (weight = rating - the user's mean rating + 1, floored
-            at 0.1, so liked items count more); ``recency`` (halves every ``half_life_days``
-            before the user's latest interaction).
-        half_life_days: for ``recency``.
 
     Returns:
         ``(vectors, has_history)``: float32 ``(n_users, d)`` and a bool mask; users without
         history get NaN rows, never a silent zero vector.
     """
-    users = interactions["user_idx"].to_numpy()
-    if weighting == "mean":
-        weights = np.ones(len(interactions))
-    elif weighting == "rating":
-        rating = interactions["rating"].to_numpy(dtype=np.float64)
-        mean = pd.Series(rating).groupby(users).transform("mean").to_numpy()
-        weights = np.maximum(rating - mean + 1.0, 0.1)
-    elif weighting == "recency":
-        ts = interactions["timestamp"].to_numpy(dtype=np.float64)
-        latest = pd.Series(ts).groupby(users).transform("max").to_numpy()
-        weights = 0.5 ** ((latest - ts) / (half_life_days * 86400.0))
-    else:
-        raise ValueError(f"weighting must be mean, rating or recency, got {weighting!r}")
-    matrix = sp.csr_matrix(
-        (weights, (users, interactions["item_idx"].to_numpy())),
-        shape=(n_users, item_vectors.shape[0]),
-    )
-    totals = np.asarray(matrix.sum(axis=1)).ravel()
+    if weights.shape[1] != item_vectors.shape[0]:
+        raise ValueError(
+            f"weights cover {weights.shape[1]} items but item_vectors has {item_vectors.shape[0]}"
+        )
+    totals = np.asarray(weights.sum(axis=1)).ravel()
     has_history = totals > 0
-    vectors = np.asarray(matrix @ item_vectors, dtype=np.float64)
+    vectors = np.asarray(weights @ item_vectors, dtype=np.float64)
     vectors[has_history] /= totals[has_history, None]
     vectors[~has_history] = np.nan
     return vectors.astype(np.float32), has_history

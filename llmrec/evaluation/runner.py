@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from llmrec.datasets.splits import Split
+from llmrec.datasets.text import item_text
 from llmrec.errors import ConfigError
 from llmrec.evaluation.evaluator import EvalResult, evaluate_scores
 from llmrec.rankers.base import REGISTRY, RecommenderBase, make_config
@@ -89,20 +90,23 @@ def run_model(
     Returns:
         A JSON-ready record: config, tuning trials, fit time and valid/test metrics.
     """
-    train, valid = split.matrix("train"), split.matrix("valid")
+    valid = split.matrix("valid")
+    item_texts = item_text(split.dataset.items, split.dataset.text_columns).tolist()
     trials = spec.trials() if tune else [{}]
     best: tuple[float, RecommenderBase, EvalResult, float] | None = None
     history = []
     for overrides in trials:
         model = spec.build(overrides)
+        train = split.matrix("train", values="rating" if model.uses_ratings else "ones")
         start = time.perf_counter()
-        model.fit(train, valid=valid, show_progress_bar=show_progress_bar)
+        model.fit(train, valid=valid, item_texts=item_texts, show_progress_bar=show_progress_bar)
         fit_seconds = time.perf_counter() - start
         valid_result = evaluate_scores(model.score, valid, exclude=train, ks=ks)
         history.append({"params": overrides, "valid": valid_result.metrics[TUNING_METRIC]})
         if best is None or valid_result.metrics[TUNING_METRIC] > best[2].metrics[TUNING_METRIC]:
             best = (valid_result.metrics[TUNING_METRIC], model, valid_result, fit_seconds)
     _, model, valid_result, fit_seconds = best
+    train = split.matrix("train")
     exclude = split.matrix("train+valid")
     test = split.matrix("test")
     test_result = evaluate_scores(

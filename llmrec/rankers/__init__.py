@@ -6,6 +6,7 @@ from llmrec.rankers.base import REGISTRY, RecommenderBase, RecommenderConfig, ma
 from llmrec.rankers.factorization import ImplicitALS, ImplicitBPR
 from llmrec.rankers.popularity import Popularity
 from llmrec.rankers.recbole_model import RecBoleModel
+from llmrec.rankers.text_similarity import TextSimilarity
 
 __all__ = [
     "REGISTRY",
@@ -15,5 +16,6 @@ __all__ = [
     "RecBoleModel",
     "RecommenderBase",
     "RecommenderConfig",
+    "TextSimilarity",
     "make_config",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -46,6 +47,8 @@ class RecommenderBase(ABC):
 
     kind: ClassVar[str]
     config_class: ClassVar[type[RecommenderConfig]] = RecommenderConfig
+    uses_ratings: ClassVar[bool] = False
+    """When True, ``fit`` gets ratings as matrix values instead of ones."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -64,6 +67,7 @@ class RecommenderBase(ABC):
         user_items: sp.csr_matrix,
         *,
         valid: sp.csr_matrix | None = None,
+        item_texts: Sequence[str] | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         """Train on a CSR user x item matrix (values are interaction strengths).
@@ -71,6 +75,7 @@ class RecommenderBase(ABC):
         Args:
             user_items: training interactions, shape ``(n_users, n_items)``.
             valid: held-out interactions of the same shape, for models that early-stop.
+            item_texts: one text per item (in index order), for models that read items.
             show_progress_bar: show training progress; None shows it on a terminal.
 
         Returns:

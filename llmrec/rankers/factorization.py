@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -41,6 +42,7 @@ class ImplicitModel(FactorModel):
         user_items: sp.csr_matrix,
         *,
         valid: sp.csr_matrix | None = None,
+        item_texts: Sequence[str] | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         # implicit's own threads do the work; nested BLAS threads only slow it down. implicit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
@@ -20,6 +21,7 @@ class Popularity(RecommenderBase):
         user_items: sp.csr_matrix,
         *,
         valid: sp.csr_matrix | None = None,
+        item_texts: Sequence[str] | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         counts = np.asarray((sp.csr_matrix(user_items) > 0).sum(axis=0)).ravel()

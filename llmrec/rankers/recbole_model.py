@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -52,6 +53,7 @@ class RecBoleModel(RecommenderBase):
         user_items: sp.csr_matrix,
         *,
         valid: sp.csr_matrix | None = None,
+        item_texts: Sequence[str] | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         if valid is None:

@@ -3,8 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
-from llmrec.encoders.profiles import ProfileConfig, pool_item_embeddings, profile_text
+from llmrec.encoders.profiles import (
+    ProfileConfig,
+    history_weights,
+    pool_item_embeddings,
+    profile_text,
+)
 from llmrec.errors import DataError
 
 TEXTS = np.array(["Alpha (1990).", "Beta (1991).", "Gamma (1992)."])
@@ -50,14 +56,16 @@ def test_empty_history_is_an_error_not_a_blank_profile():
 
 def test_pooling_weights_and_missing_users():
     vectors = np.eye(3, dtype=np.float32)
-    mean, has = pool_item_embeddings(HISTORY, vectors, n_users=2, weighting="mean")
+    ratings = sp.csr_matrix(np.array([[5.0, 2.0, 4.0], [0, 0, 0]]))
+    times = sp.csr_matrix(np.array([[10.0, 30.0, 20.0], [0, 0, 0]]))
+    mean, has = pool_item_embeddings(history_weights(ratings, "mean"), vectors)
     assert np.allclose(mean[0], [1 / 3] * 3) and has.tolist() == [True, False]
     assert np.isnan(mean[1]).all()
-    rated, _ = pool_item_embeddings(HISTORY, vectors, n_users=1, weighting="rating")
+    rated, _ = pool_item_embeddings(history_weights(ratings, "rating"), vectors)
     assert rated[0, 0] > rated[0, 2] > rated[0, 1]
-    recent, _ = pool_item_embeddings(
-        HISTORY, vectors, n_users=1, weighting="recency", half_life_days=1e-4
-    )
-    assert recent[0].argmax() == 1
+    recency = history_weights(ratings, "recency", timestamps=times, half_life_days=1e-4)
+    assert pool_item_embeddings(recency, vectors)[0][0].argmax() == 1
     with pytest.raises(ValueError, match="weighting must be"):
-        pool_item_embeddings(HISTORY, vectors, n_users=1, weighting="max")
+        history_weights(ratings, "max")
+    with pytest.raises(ValueError, match="cover 3 items but item_vectors has 2"):
+        pool_item_embeddings(history_weights(ratings, "mean"), vectors[:2])
