@@ -97,3 +97,10 @@ def test_errors_are_clear():
     assert "unknown dataset 'nope'" in result.output
     result = runner.invoke(app, ["evaluate", "--models", "pop,xgb"])
     assert result.exit_code == 2 and "unknown model 'xgb'" in result.output
+
+
+def test_text_model_without_item_metadata(ml100k, tmp_path):
+    data = _small_csv(ml100k, tmp_path)
+    result = runner.invoke(app, ["evaluate", "--dataset", str(data), "--models", "text"])
+    assert result.exit_code == 2
+    assert "no title column" in result.output

@@ -91,13 +91,15 @@ def run_model(
         A JSON-ready record: config, tuning trials, fit time and valid/test metrics.
     """
     valid = split.matrix("valid")
-    item_texts = item_text(split.dataset.items, split.dataset.text_columns).tolist()
+    item_texts = None
     trials = spec.trials() if tune else [{}]
     best: tuple[float, RecommenderBase, EvalResult, float] | None = None
     history = []
     for overrides in trials:
         model = spec.build(overrides)
         train = split.matrix("train", values="rating" if model.uses_ratings else "ones")
+        if model.needs_item_texts and item_texts is None:
+            item_texts = item_text(split.dataset.items, split.dataset.text_columns).tolist()
         start = time.perf_counter()
         model.fit(train, valid=valid, item_texts=item_texts, show_progress_bar=show_progress_bar)
         fit_seconds = time.perf_counter() - start

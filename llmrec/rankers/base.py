@@ -49,6 +49,8 @@ class RecommenderBase(ABC):
     config_class: ClassVar[type[RecommenderConfig]] = RecommenderConfig
     uses_ratings: ClassVar[bool] = False
     """When True, ``fit`` gets ratings as matrix values instead of ones."""
+    needs_item_texts: ClassVar[bool] = False
+    """When True, ``fit`` must get ``item_texts``."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -51,6 +51,7 @@ class TextSimilarity(RecommenderBase):
     kind = "text"
     config_class = TextSimilarityConfig
     uses_ratings = True
+    needs_item_texts = True
 
     def fit(
         self,
