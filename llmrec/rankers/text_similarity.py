@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from llmrec.encoders.cache import CachedEncoder
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
-from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+from llmrec.rankers.base import FactorModel, RecommenderConfig
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "LLMREC_CACHE_DIR"
@@ -41,7 +41,7 @@ class TextSimilarityConfig(RecommenderConfig):
     use_cache: bool = True
 
 
-class TextSimilarity(RecommenderBase):
+class TextSimilarity(FactorModel):
     """Cosine similarity of item-text embeddings to the user's weighted mean of them.
 
     Users with no history fall back to the mean of all user vectors (a popularity-like taste),
@@ -83,19 +83,6 @@ class TextSimilarity(RecommenderBase):
             log.info("%d users have no history: they get the mean user vector", self.fallback_users)
             users[~has_history] = users[has_history].mean(axis=0)
         users /= np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
-        self.user_vectors, self.item_vectors_ = users, items
+        self.user_factors, self.item_factors = users, items
         self.n_items = items.shape[0]
         return self
-
-    def score(self, userids: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        return self.user_vectors[np.asarray(userids)] @ self.item_vectors_.T
-
-    def item_vectors(self) -> np.ndarray:
-        return self.item_vectors_
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"user_vectors": self.user_vectors, "item_vectors": self.item_vectors_}
-
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.user_vectors, self.item_vectors_ = state["user_vectors"], state["item_vectors"]
