@@ -7,7 +7,7 @@ export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format experiments-baselines clean
+.PHONY: setup demo test lint format experiments-baselines experiments-text bench-encoder clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ format:
 
 experiments-baselines: setup
 	bash experiments/baselines/run.sh
+
+experiments-text: setup
+	bash experiments/text_similarity/run.sh
+
+bench-encoder: setup
+	$(BIN)/python experiments/encoder_speed/bench.py --dataset ml-1m
 
 clean:
 	rm -rf $(VENV) build *.egg-info
