@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import scipy.sparse as sp
 import yaml
 from pydantic import BaseModel, ConfigDict
 
@@ -91,24 +92,28 @@ def run_model(
         A JSON-ready record: config, tuning trials, fit time and valid/test metrics.
     """
     valid = split.matrix("valid")
+    train_by_values: dict[str, sp.csr_matrix] = {}
     item_texts = None
     trials = spec.trials() if tune else [{}]
-    best: tuple[float, RecommenderBase, EvalResult, float] | None = None
+    best: tuple[RecommenderBase, EvalResult, float] | None = None
     history = []
     for overrides in trials:
         model = spec.build(overrides)
-        train = split.matrix("train", values="rating" if model.uses_ratings else "ones")
+        values = "rating" if model.uses_ratings else "ones"
+        if values not in train_by_values:
+            train_by_values[values] = split.matrix("train", values=values)
+        train = train_by_values[values]
         if model.needs_item_texts and item_texts is None:
             item_texts = item_text(split.dataset.items, split.dataset.text_columns).tolist()
         start = time.perf_counter()
         model.fit(train, valid=valid, item_texts=item_texts, show_progress_bar=show_progress_bar)
         fit_seconds = time.perf_counter() - start
         valid_result = evaluate_scores(model.score, valid, exclude=train, ks=ks)
-        history.append({"params": overrides, "valid": valid_result.metrics[TUNING_METRIC]})
-        if best is None or valid_result.metrics[TUNING_METRIC] > best[2].metrics[TUNING_METRIC]:
-            best = (valid_result.metrics[TUNING_METRIC], model, valid_result, fit_seconds)
-    _, model, valid_result, fit_seconds = best
-    train = split.matrix("train")
+        score = valid_result.metrics[TUNING_METRIC]
+        history.append({"params": overrides, "valid": score})
+        if best is None or score > best[1].metrics[TUNING_METRIC]:
+            best = (model, valid_result, fit_seconds)
+    model, valid_result, fit_seconds = best
     exclude = split.matrix("train+valid")
     test = split.matrix("test")
     test_result = evaluate_scores(
