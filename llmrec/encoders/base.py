@@ -34,6 +34,12 @@ def check_texts(texts: Sequence[Any]) -> list[str]:
     return out
 
 
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """float32 copy of ``vectors`` with each row (last axis) scaled to unit L2 norm."""
+    vectors = np.array(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
 class TextEncoder(ABC):
     """Turns texts into float32 embeddings.
 
@@ -87,6 +93,4 @@ class TextEncoder(ABC):
             out[idx] = self._encode_batch([texts[i] for i in idx])
         if not np.isfinite(out).all():
             raise ValueError(f"{type(self).__name__} produced non-finite embeddings")
-        if kwargs.get("normalize_embeddings", False):
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return normalize_rows(out) if kwargs.get("normalize_embeddings", False) else out

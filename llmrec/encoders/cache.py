@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from llmrec.encoders.base import TextEncoder, check_texts
+from llmrec.encoders.base import TextEncoder, check_texts, normalize_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (fingerprint TEXT PRIMARY KEY, dimension INTEGER NOT NULL);
@@ -132,6 +132,4 @@ class CachedEncoder(TextEncoder):
             if keys
             else np.empty((0, self.dimension), dtype=np.float32)
         )
-        if normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return normalize_rows(out) if normalize else out

