@@ -1,4 +1,4 @@
-"""The ``llmrec`` command line: ``data describe|split``, ``evaluate``, ``demo``."""
+"""The ``llmrec`` command line: ``data describe|split``, ``evaluate``, ``encode``, ``demo``."""
 
 from __future__ import annotations
 
@@ -138,6 +138,82 @@ def _cutoffs(k: list[int] | None, extra: list[str]) -> list[int]:
     if min(ks) < 1:
         _fail(ValueError(f"cut-offs must be positive, got {ks}"))
     return ks
+
+
+@app.command()
+def encode(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (vectors, ids, manifest).")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name, preset or path.")] = (
+        "ml-100k"
+    ),
+    what: Annotated[str, typer.Option("--what", help="items or users.")] = "items",
+    model: Annotated[
+        str, typer.Option("--model", help="'default' (MiniLM-L6) or a local model folder.")
+    ] = "default",
+    pooling: Annotated[str, typer.Option(help="mean, cls or last (decoder LLMs).")] = "mean",
+    instruction: Annotated[str, typer.Option(help="Prefix for every text.")] = "",
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if any).")] = None,
+    user_text: Annotated[
+        str, typer.Option(help="Users: 'profile' text or 'pool' of item embeddings.")
+    ] = "profile",
+    weighting: Annotated[str, typer.Option(help="Pooling: mean, rating or recency.")] = "rating",
+    max_items: Annotated[int, typer.Option(help="Profile: most items listed.")] = 30,
+    min_rating: Annotated[
+        float | None, typer.Option(help="Profile: keep ratings >= this only.")
+    ] = None,
+    order: Annotated[str, typer.Option(help="Profile: recent, oldest or rating.")] = "recent",
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    workers: Annotated[int, typer.Option(help="Local worker processes sharing the cache.")] = 1,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="SQLite cache (default $LLMREC_CACHE_DIR or ~/.cache/llmrec)."),
+    ] = None,
+) -> None:
+    """Encode a dataset's items or users to embeddings, through the cache.
+
+    Under torchrun, every rank encodes a shard and rank 0 writes the folder.
+    """
+    from pydantic import ValidationError
+
+    from llmrec.encoders.cache import default_cache_path
+    from llmrec.encoders.job import EncodeConfig, distributed_rank, encode_dataset
+
+    try:
+        config = EncodeConfig.model_validate(
+            {
+                "what": what,
+                "encoder": {
+                    "model": model,
+                    "pooling": pooling,
+                    "instruction": instruction,
+                    "dtype": dtype,
+                    "device": device,
+                },
+                "user_text": user_text,
+                "weighting": weighting,
+                "profile": {"max_items": max_items, "min_rating": min_rating, "order": order},
+                "batch_size": batch_size,
+            }
+        )
+        result = encode_dataset(
+            load(dataset), config, cache or default_cache_path(), workers=workers
+        )
+    except ValidationError as exc:
+        _fail(ValueError("; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors())))
+    except (LLMRecError, ValueError) as exc:
+        _fail(exc)
+    if distributed_rank()[0] == 0:
+        result.save(out)
+        m = result.manifest
+        console.print(
+            f"wrote {out}: {m['count']} {what} x {m['dimension']} in {m['seconds']:.1f}s"
+            + (
+                f"; {m['fallback_users']} users got the popularity fallback"
+                if m["fallback_users"]
+                else ""
+            )
+        )
 
 
 DEMO_MODELS = "pop,als,bpr,recbole:BPR,text"

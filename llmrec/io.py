@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -50,6 +51,31 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+    return path
+
+
+def atomic_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_dir)`` to fill a fresh folder, then swap it in for ``path``.
+
+    A crash while writing leaves the old folder (or nothing) at ``path``, never a half-written
+    one. The swap is two renames: for an instant between them ``path`` is absent, not broken.
+
+    Returns:
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = path.with_name(f".{path.name}.old")
+    try:
+        write(tmp)
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return path
 
 

@@ -149,18 +149,29 @@ class Dataset:
         }
 
 
-def to_csr(frame: pd.DataFrame, n_users: int, n_items: int, values: str = "ones") -> sp.csr_matrix:
-    """Build a float32 CSR matrix from ``user_idx``/``item_idx`` columns."""
-    if values not in ("ones", "rating"):
-        raise ValueError(f"values must be 'ones' or 'rating', got {values!r}")
+def to_csr(
+    frame: pd.DataFrame,
+    n_users: int,
+    n_items: int,
+    values: str = "ones",
+    dtype: type = np.float32,
+) -> sp.csr_matrix:
+    """Build a CSR matrix from ``user_idx``/``item_idx`` columns.
+
+    Args:
+        values: ``ones``, or a numeric column of ``frame`` (``rating``, ``timestamp``).
+        dtype: the matrix dtype (float64 keeps timestamps exact).
+    """
+    if values != "ones" and values not in frame.columns:
+        raise ValueError(f"values must be 'ones' or a column of {list(frame.columns)}: {values!r}")
     data = (
-        np.ones(len(frame), dtype=np.float32)
+        np.ones(len(frame), dtype=dtype)
         if values == "ones"
-        else frame["rating"].to_numpy(dtype=np.float32)
+        else frame[values].to_numpy(dtype=dtype)
     )
     rows = frame["user_idx"].to_numpy()
     cols = frame["item_idx"].to_numpy()
-    matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_users, n_items), dtype=np.float32)
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_users, n_items), dtype=dtype)
     matrix.sum_duplicates()
     return matrix
 

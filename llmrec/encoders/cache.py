@@ -8,6 +8,7 @@ Several processes may share one cache file (writers take turns on SQLite's lock)
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,15 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (fingerprint, text_hash)
 ) WITHOUT ROWID;
 """
+
+
+CACHE_ENV = "LLMREC_CACHE_DIR"
+
+
+def default_cache_path() -> Path:
+    """``$LLMREC_CACHE_DIR/embeddings.sqlite``, else ``~/.cache/llmrec/embeddings.sqlite``."""
+    root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "llmrec"
+    return Path(root) / "embeddings.sqlite"
 
 
 def text_hash(text: str) -> bytes:

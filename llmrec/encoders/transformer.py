@@ -94,12 +94,13 @@ class TransformerEncoder(TextEncoder):
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.pooling = pooling
         self.instruction = instruction
-        self.max_length = max_length
+        # Positions past the model's table would crash inside torch; cut texts to what it has.
+        self.max_length = min(max_length, getattr(config, "max_position_embeddings", max_length))
         self.dimension = int(config.hidden_size)
         settings = {
             "pooling": pooling,
             "instruction": instruction,
-            "max_length": max_length,
+            "max_length": self.max_length,
             "dtype": dtype,
         }
         self.fingerprint = folder_fingerprint(folder, settings)

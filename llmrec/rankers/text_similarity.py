@@ -7,9 +7,7 @@ signal that reaches items nobody has interacted with yet (the ``cold_items`` spl
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal, Self
 
 import numpy as np
@@ -18,7 +16,7 @@ import scipy.sparse as sp
 
 from llmrec.encoders.adaptation import adapted_scores
 from llmrec.encoders.base import TextEncoder, normalize_rows
-from llmrec.encoders.cache import CachedEncoder
+from llmrec.encoders.cache import CachedEncoder, default_cache_path
 from llmrec.encoders.personas import Personas
 from llmrec.encoders.profiles import (
     ProfileConfig,
@@ -30,13 +28,6 @@ from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.rankers.base import FactorModel, RecommenderConfig
 
 log = logging.getLogger(__name__)
-CACHE_ENV = "LLMREC_CACHE_DIR"
-
-
-def default_cache_path() -> Path:
-    """``$LLMREC_CACHE_DIR/embeddings.sqlite``, else ``~/.cache/llmrec/embeddings.sqlite``."""
-    root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "llmrec"
-    return Path(root) / "embeddings.sqlite"
 
 
 class TextSimilarityConfig(RecommenderConfig):

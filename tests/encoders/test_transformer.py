@@ -92,3 +92,9 @@ def test_not_a_model_folder(tmp_path):
         TransformerEncoder(tmp_path)
     with pytest.raises(ConfigError, match="pooling must be"):
         TransformerEncoder(pooling="max")
+
+
+def test_max_length_capped_at_model_positions(tmp_path):
+    encoder = TransformerEncoder(save_tiny_bert(tmp_path / "bert"), max_length=512)
+    assert encoder.max_length == 64
+    assert encoder.encode(["crime " * 200]).shape == (1, 32)
