@@ -165,6 +165,10 @@ def encode(
     order: Annotated[str, typer.Option(help="Profile: recent, oldest or rating.")] = "recent",
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
     workers: Annotated[int, typer.Option(help="Local worker processes sharing the cache.")] = 1,
+    describe_with: Annotated[
+        str | None,
+        typer.Option(help="Local decoder LLM folder: append its item descriptions to item texts."),
+    ] = None,
     cache: Annotated[
         Path | None,
         typer.Option(help="SQLite cache (default $LLMREC_CACHE_DIR or ~/.cache/llmrec)."),
@@ -194,6 +198,7 @@ def encode(
                 "weighting": weighting,
                 "profile": {"max_items": max_items, "min_rating": min_rating, "order": order},
                 "batch_size": batch_size,
+                "describe_with": describe_with,
             }
         )
         result = encode_dataset(

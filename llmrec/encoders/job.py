@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llmrec.datasets import Dataset, item_text, to_csr
 from llmrec.encoders.cache import CachedEncoder, EmbeddingCache, text_hash
+from llmrec.encoders.describe import ItemDescriber
 from llmrec.encoders.profiles import (
     ProfileConfig,
     history_weights,
@@ -77,6 +78,9 @@ class EncodeConfig(BaseModel):
     """Pooling weights when ``user_text='pool'``."""
     profile: ProfileConfig = ProfileConfig()
     batch_size: int = 32
+    describe_with: str | None = None
+    """Local decoder LLM folder: its descriptions are appended to item texts before encoding
+    (items, and users pooled from items; profiles list the plain item lines)."""
 
 
 @dataclass
@@ -246,6 +250,10 @@ def encode_dataset(
         "encoder": encoder,
     }
     texts = item_text(dataset.items, dataset.text_columns).tolist()
+    if config.describe_with and not (config.what == "users" and config.user_text == "profile"):
+        describer = ItemDescriber(config.describe_with, cache_path, device=config.encoder.device)
+        texts = describer.enrich(texts, show_progress_bar=show_progress_bar)
+        describer.close()
     if config.what == "items":
         ids, fallback = dataset.item_ids, np.zeros(len(texts), dtype=bool)
         vectors = encode_texts(texts, **kwargs)

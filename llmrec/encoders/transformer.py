@@ -44,6 +44,36 @@ def folder_fingerprint(path: Path, settings: dict[str, object]) -> str:
     return digest.hexdigest()[:16]
 
 
+def load_local(folder: Path, model_class: type, device: str | None, dtype: str) -> tuple:
+    """``(tokenizer, model, device)`` from a local folder, in eval mode, never from a hub.
+
+    The tokenizer always has a pad token: decoder tokenizers often lack one, and their
+    last-token pooling and batched generation find the real ends through the attention mask.
+
+    Raises:
+        ConfigError: the folder is not a model of this class, or ``dtype`` is unknown.
+    """
+    import torch
+
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"{folder}: not a model folder (no config.json)")
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    from transformers import AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = model_class.from_pretrained(
+            folder, local_files_only=True, dtype=getattr(torch, dtype)
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{folder}: cannot load a model from this folder: {exc}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer, model.to(device).eval(), device
+
+
 class TransformerEncoder(TextEncoder):
     """Any local Hugging Face model as a text encoder.
 
@@ -68,30 +98,15 @@ class TransformerEncoder(TextEncoder):
         num_threads: int | None = None,
     ) -> None:
         import torch
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         folder = Path(path) if path is not None else default_model_path()
-        if not (folder / "config.json").is_file():
-            raise ConfigError(f"{folder}: not a model folder (no config.json)")
         if pooling not in ("mean", "cls", "last"):
             raise ConfigError(f"pooling must be mean, cls or last, got {pooling!r}")
-        if dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if num_threads:
             torch.set_num_threads(num_threads)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            config = AutoConfig.from_pretrained(folder, local_files_only=True)
-            self.model = AutoModel.from_pretrained(
-                folder, local_files_only=True, dtype=getattr(torch, dtype)
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{folder}: cannot load a model from this folder: {exc}") from exc
-        self.model.to(self.device).eval()
-        if self.tokenizer.pad_token is None:
-            # decoder tokenizers often have no pad token; last-token pooling finds real ends
-            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        self.tokenizer, self.model, self.device = load_local(folder, AutoModel, device, dtype)
+        config = self.model.config
         self.pooling = pooling
         self.instruction = instruction
         # Positions past the model's table would crash inside torch; cut texts to what it has.
