@@ -55,6 +55,10 @@ class TextEncoder(ABC):
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         """Embeddings ``(len(texts), dimension)`` of one batch."""
 
+    def _lengths(self, texts: list[str]) -> list[int]:
+        """Sort keys for batching; encoders with a tokenizer return token counts."""
+        return [len(t) for t in texts]
+
     def encode(self, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
         """Encode texts.
 
@@ -83,7 +87,7 @@ class TextEncoder(ABC):
         texts = check_texts(sentences)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         # Longest first, so batches hold texts of similar length and padding is minimal.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        order = np.argsort(-np.asarray(self._lengths(texts)), kind="stable")
         show = kwargs.get("show_progress_bar")
         starts = range(0, len(texts), batch_size)
         for lo in tqdm(

@@ -125,6 +125,13 @@ class TransformerEncoder(TextEncoder):
         """Tokens the model's tokenizer makes of ``text`` (special tokens included)."""
         return len(self.tokenizer(text, truncation=False)["input_ids"])
 
+    def _lengths(self, texts: list[str]) -> list[int]:
+        # Token counts, not characters: batches then pad to almost nothing.
+        ids = self.tokenizer(
+            [self.instruction + t for t in texts], truncation=True, max_length=self.max_length
+        )["input_ids"]
+        return [len(row) for row in ids]
+
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         import torch
 
