@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from llmrec.datasets import Dataset, load
+from llmrec.encoders.job import EncoderSpec
+from tests.encoders.tiny_models import save_tiny_bert
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -33,3 +35,9 @@ def write_atomic(folder: Path, name: str, inter: str, item: str | None = None) -
     if item is not None:
         (folder / f"{name}.item").write_text(item)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_spec(tmp_path_factory) -> EncoderSpec:
+    folder = save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+    return EncoderSpec(model=str(folder), max_length=64)

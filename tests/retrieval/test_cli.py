@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from llmrec.cli import app
+
+
+def test_cli_index_build_and_search(ml100k_small, tiny_spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMREC_CACHE_DIR", str(tmp_path / "cache"))
+    common = ["--model", tiny_spec.model, "--dataset", "ml-100k", "--batch-size", "64"]
+    for what in ("items", "users"):
+        extra = ["--user-text", "pool"] if what == "users" else []
+        result = CliRunner().invoke(
+            app, ["encode", *common, "--what", what, "--out", str(tmp_path / what), *extra]
+        )
+        assert result.exit_code == 0, result.output
+    build = ["index", "build", "--embeddings", str(tmp_path / "items")]
+    result = CliRunner().invoke(app, [*build, "--out", str(tmp_path / "ix"), "--spec", "HNSW8"])
+    assert result.exit_code == 0, result.output
+    assert "HNSW8 over 1682 items x 32" in " ".join(result.output.split())
+    search = ["index", "search", "--index", str(tmp_path / "ix"), "--queries"]
+    result = CliRunner().invoke(
+        app, [*search, str(tmp_path / "users"), "--users", "1,2", "-k", "3", "--dataset", "ml-100k"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "top 3 candidates" in result.output
+    bad = CliRunner().invoke(app, [*search, str(tmp_path / "users"), "--users", "nobody"])
+    assert bad.exit_code == 2 and "unknown user id" in bad.output
+    wrong = CliRunner().invoke(app, [*build, "--out", str(tmp_path / "x"), "--spec", "IVF9999,PQ3"])
+    assert wrong.exit_code == 2
+    assert not (tmp_path / "x").exists()
