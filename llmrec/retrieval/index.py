@@ -196,9 +196,11 @@ class ItemIndex:
         return int(self.index.ntotal) - len(self.removed)
 
     def _check_known(self, ids: np.ndarray, where: str) -> None:
-        unknown = np.setdiff1d(ids, self.ids)
+        known = self.ids
+        pos = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
+        unknown = ids[known[pos] != ids] if len(known) else ids
         if len(unknown):
-            raise ValueError(f"unknown item id(s) in {where}: {unknown[:5].tolist()}")
+            raise ValueError(f"unknown item id(s) in {where}: {np.unique(unknown)[:5].tolist()}")
 
     def set_search_params(self, **params: int) -> None:
         """Set ``nprobe`` (IVF), ``efSearch`` (HNSW) or any faiss ParameterSpace name."""
@@ -229,7 +231,7 @@ class ItemIndex:
             rows = np.repeat(np.arange(n), [len(r) for r in lists])
             ids = np.concatenate(lists) if lists else np.empty(0, np.int64)
         if len(ids):
-            self._check_known(np.unique(ids), "exclude")
+            self._check_known(ids, "exclude")
         return rows, ids
 
     def search(
