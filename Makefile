@@ -7,7 +7,8 @@ export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format experiments-baselines experiments-text bench-encoder clean
+.PHONY: setup demo test lint format experiments-baselines experiments-text experiments-text-variants \
+	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval clean
 
 setup: $(STAMP)
 
@@ -44,8 +45,20 @@ experiments-baselines: setup
 experiments-text: setup
 	bash experiments/text_similarity/run.sh
 
+experiments-text-variants: setup
+	bash experiments/text_similarity/variants.sh
+
 bench-encoder: setup
 	$(BIN)/python experiments/encoder_speed/bench.py --dataset ml-1m
+
+experiments-encode-scale: setup
+	$(BIN)/python experiments/encode_scale/run.py --dataset ml-1m --workers 1 2
+
+experiments-retrieval: setup
+	for d in ml-100k ml-1m; do $(BIN)/python experiments/retrieval/candidate_recall.py --dataset $$d; done
+
+bench-retrieval: setup
+	$(BIN)/python experiments/retrieval/bench.py --n 1000000 --queries 10000
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,4 +1,4 @@
-"""Recommenders behind one interface: classic baselines now, the TorchRec ranker later."""
+"""Recommenders behind one interface: baselines, text similarity, the TorchRec two-tower."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from llmrec.rankers.factorization import ImplicitALS, ImplicitBPR
 from llmrec.rankers.popularity import Popularity
 from llmrec.rankers.recbole_model import RecBoleModel
 from llmrec.rankers.text_similarity import TextSimilarity
+from llmrec.rankers.two_tower import TwoTower
 
 __all__ = [
     "REGISTRY",
@@ -17,5 +18,6 @@ __all__ = [
     "RecommenderBase",
     "RecommenderConfig",
     "TextSimilarity",
+    "TwoTower",
     "make_config",
 ]
