@@ -167,7 +167,7 @@ class TwoTower(FactorModel):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
             self._export(model, n_users, n_items)
             score = self._valid_ndcg(user_items, valid)
             self.history_.append({"epoch": epoch, "loss": float(np.mean(losses)), "valid": score})
