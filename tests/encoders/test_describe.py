@@ -20,7 +20,7 @@ def test_descriptions_are_deterministic_and_cached(llama, tmp_path):
     describer = ItemDescriber(llama, tmp_path / "cache.sqlite", max_new_tokens=5)
     first = describer.describe(ITEMS + ITEMS[:1], batch_size=2)
     assert len(first) == 3 and first[0] == first[2]
-    assert all(len(d.split()) <= 5 for d in first)
+    assert all(first) and all(len(d.split()) <= 5 for d in first)
 
     def fail(items):
         raise AssertionError("a cached description was generated again")

@@ -35,6 +35,7 @@ def _word_level_tokenizer(special: dict[str, str]):
 
 
 def save_tiny_bert(folder: Path) -> Path:
+    import torch
     from transformers import BertConfig, BertModel
 
     tokenizer, vocab_size = _word_level_tokenizer(
@@ -48,12 +49,14 @@ def save_tiny_bert(folder: Path) -> Path:
         intermediate_size=64,
         max_position_embeddings=64,
     )
+    torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
 def save_tiny_llama(folder: Path) -> Path:
+    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer, vocab_size = _word_level_tokenizer({"unk_token": "<unk>", "eos_token": "</s>"})
@@ -66,6 +69,7 @@ def save_tiny_llama(folder: Path) -> Path:
         intermediate_size=64,
         max_position_embeddings=64,
     )
+    torch.manual_seed(0)  # a fixed random model: its greedy output is the same every run
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
