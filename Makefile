@@ -8,7 +8,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test lint format experiments-baselines experiments-text experiments-text-variants \
-	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval clean
+	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval \
+	experiments-two-tower bench-two-tower clean
 
 setup: $(STAMP)
 
@@ -59,6 +60,12 @@ experiments-retrieval: setup
 
 bench-retrieval: setup
 	$(BIN)/python experiments/retrieval/bench.py --n 1000000 --queries 10000
+
+experiments-two-tower: setup
+	bash experiments/two_tower/run.sh ml-100k "random cold_items"
+
+bench-two-tower: setup
+	$(BIN)/python experiments/two_tower/throughput.py --dataset ml-100k --steps 50 --rounds 5
 
 clean:
 	rm -rf $(VENV) build *.egg-info
