@@ -100,6 +100,16 @@ class RecommenderBase(ABC):
         """Item embedding matrix ``(n_items, d)``; models without one raise TypeError."""
         raise TypeError(f"{type(self).__name__} has no item vectors, so no similar_items")
 
+    def _check_item_texts(self, user_items: sp.spmatrix, item_texts: Sequence[str] | None) -> None:
+        """For models with ``needs_item_texts``: one text per item column, or a ValueError."""
+        name = type(self).__name__
+        if item_texts is None:
+            raise ValueError(f"{name} needs item_texts: fit(user_items, item_texts=...)")
+        if len(item_texts) != user_items.shape[1]:
+            raise ValueError(
+                f"{len(item_texts)} item texts for a matrix of {user_items.shape[1]} items"
+            )
+
     def _check_fitted(self) -> None:
         if not self.n_items:
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")

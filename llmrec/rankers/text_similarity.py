@@ -72,12 +72,7 @@ class TextSimilarity(FactorModel):
         item_texts: Sequence[str] | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
-        if item_texts is None:
-            raise ValueError("TextSimilarity needs item_texts: fit(user_items, item_texts=...)")
-        if len(item_texts) != user_items.shape[1]:
-            raise ValueError(
-                f"{len(item_texts)} item texts for a matrix of {user_items.shape[1]} items"
-            )
+        self._check_item_texts(user_items, item_texts)
         c = self.config
         model = TransformerEncoder(c.model, pooling=c.pooling)
         encoder = CachedEncoder(model, default_cache_path()) if c.use_cache else model

@@ -116,12 +116,7 @@ class TwoTower(FactorModel):
         c = self.config
         if not (c.use_ids or c.use_text):
             raise ValueError("TwoTower needs use_ids or use_text (or both)")
-        if item_texts is None:
-            raise ValueError("TwoTower needs item_texts: fit(user_items, item_texts=...)")
-        if len(item_texts) != user_items.shape[1]:
-            raise ValueError(
-                f"{len(item_texts)} item texts for a matrix of {user_items.shape[1]} items"
-            )
+        self._check_item_texts(user_items, item_texts)
         user_items = sp.csr_matrix(user_items)
         if user_items.nnz == 0:
             raise ValueError("empty train set: no interactions to learn from")
