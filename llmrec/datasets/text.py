@@ -50,7 +50,7 @@ def resolve_text_columns(
     return resolved
 
 
-def _clean(value: object) -> str:
+def clean_value(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -58,18 +58,23 @@ def _clean(value: object) -> str:
     return str(value).strip()
 
 
+def split_tags(value: object) -> list[str]:
+    """Tags from a space-separated token sequence (RecBole), a ``|``-separated string or a list."""
+    if isinstance(value, list | tuple):
+        tags = [clean_value(v) for v in value]
+    else:
+        raw = clean_value(value)
+        tags = raw.split("|") if "|" in raw else raw.split()
+    return [t for t in tags if t]
+
+
 def render_item(title: object, year: object = None, genres: object = None) -> str:
     """One line such as ``Toy Story (1995). Genres: Animation, Children's, Comedy.``.
 
     Genres may be a space-separated token sequence (RecBole), ``|``-separated or a list.
     """
-    title_s, year_s = _clean(title), _clean(year)
-    if isinstance(genres, list | tuple):
-        genre_list = [_clean(g) for g in genres]
-    else:
-        raw = _clean(genres)
-        genre_list = raw.split("|") if "|" in raw else raw.split()
-    genre_list = [g for g in genre_list if g]
+    title_s, year_s = clean_value(title), clean_value(year)
+    genre_list = split_tags(genres)
     head = f"{title_s} ({year_s})" if year_s and year_s not in title_s else title_s
     parts = [head + "."] if head else []
     if genre_list:

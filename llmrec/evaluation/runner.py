@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from llmrec.datasets.features import side_features
 from llmrec.datasets.splits import Split
 from llmrec.datasets.text import item_text
 from llmrec.errors import ConfigError
@@ -94,6 +95,7 @@ def run_model(
     valid = split.matrix("valid")
     train_by_values: dict[str, sp.csr_matrix] = {}
     item_texts = None
+    features = side_features(split.dataset)
     trials = spec.trials() if tune else [{}]
     best: tuple[RecommenderBase, EvalResult, float] | None = None
     history = []
@@ -106,7 +108,13 @@ def run_model(
         if model.needs_item_texts and item_texts is None:
             item_texts = item_text(split.dataset.items, split.dataset.text_columns).tolist()
         start = time.perf_counter()
-        model.fit(train, valid=valid, item_texts=item_texts, show_progress_bar=show_progress_bar)
+        model.fit(
+            train,
+            valid=valid,
+            item_texts=item_texts,
+            features=features,
+            show_progress_bar=show_progress_bar,
+        )
         fit_seconds = time.perf_counter() - start
         valid_result = evaluate_scores(model.score, valid, exclude=train, ks=ks)
         score = valid_result.metrics[TUNING_METRIC]

@@ -1,4 +1,4 @@
-"""Recommenders behind one interface: baselines, text similarity, the TorchRec two-tower."""
+"""Recommenders behind one interface: baselines, text similarity, two-tower, two-stage."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from llmrec.rankers.factorization import ImplicitALS, ImplicitBPR
 from llmrec.rankers.popularity import Popularity
 from llmrec.rankers.recbole_model import RecBoleModel
 from llmrec.rankers.text_similarity import TextSimilarity
+from llmrec.rankers.two_stage import TwoStage
 from llmrec.rankers.two_tower import TwoTower
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "RecommenderBase",
     "RecommenderConfig",
     "TextSimilarity",
+    "TwoStage",
     "TwoTower",
     "make_config",
 ]

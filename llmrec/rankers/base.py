@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from llmrec.datasets.features import SideFeatures
 from llmrec.errors import ConfigError
 from llmrec.io import atomic_write
 
@@ -70,6 +71,7 @@ class RecommenderBase(ABC):
         *,
         valid: sp.csr_matrix | None = None,
         item_texts: Sequence[str] | None = None,
+        features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         """Train on a CSR user x item matrix (values are interaction strengths).
@@ -78,6 +80,7 @@ class RecommenderBase(ABC):
             user_items: training interactions, shape ``(n_users, n_items)``.
             valid: held-out interactions of the same shape, for models that early-stop.
             item_texts: one text per item (in index order), for models that read items.
+            features: item genre and user attribute bags, for models that embed them.
             show_progress_bar: show training progress; None shows it on a terminal.
 
         Returns:

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from llmrec.datasets.features import SideFeatures
 from llmrec.rankers.base import FactorModel, RecommenderConfig
 
 
@@ -43,6 +44,7 @@ class ImplicitModel(FactorModel):
         *,
         valid: sp.csr_matrix | None = None,
         item_texts: Sequence[str] | None = None,
+        features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         # implicit's own threads do the work; nested BLAS threads only slow it down. implicit

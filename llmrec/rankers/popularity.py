@@ -8,6 +8,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
+from llmrec.datasets.features import SideFeatures
 from llmrec.rankers.base import RecommenderBase
 
 
@@ -22,6 +23,7 @@ class Popularity(RecommenderBase):
         *,
         valid: sp.csr_matrix | None = None,
         item_texts: Sequence[str] | None = None,
+        features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         counts = np.asarray((sp.csr_matrix(user_items) > 0).sum(axis=0)).ravel()

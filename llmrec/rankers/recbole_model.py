@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from llmrec.datasets.atomic import write_atomic_interactions
+from llmrec.datasets.features import SideFeatures
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
 
 UNKNOWN_SCORE = np.finfo(np.float32).min
@@ -54,6 +55,7 @@ class RecBoleModel(RecommenderBase):
         *,
         valid: sp.csr_matrix | None = None,
         item_texts: Sequence[str] | None = None,
+        features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         if valid is None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from llmrec.datasets.features import SideFeatures
 from llmrec.encoders.adaptation import adapted_scores
 from llmrec.encoders.base import TextEncoder, normalize_rows
 from llmrec.encoders.cache import CachedEncoder, default_cache_path
@@ -70,6 +71,7 @@ class TextSimilarity(FactorModel):
         *,
         valid: sp.csr_matrix | None = None,
         item_texts: Sequence[str] | None = None,
+        features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         self._check_item_texts(user_items, item_texts)

