@@ -267,6 +267,7 @@ class TwoTower(FactorModel):
 
     def _encode_items(self, item_texts: Sequence[str]) -> np.ndarray:
         encoder = CachedEncoder(TransformerEncoder(self.config.text_model), default_cache_path())
+        self.encoder_fingerprint = encoder.fingerprint
         return encoder.encode(list(item_texts), batch_size=64, normalize_embeddings=True)
 
     def _user_inputs(
@@ -425,6 +426,7 @@ class TwoTower(FactorModel):
             "item_seen": self.item_seen,
             "user_tag_vocab": self.user_tag_vocab,
             "item_tag_vocab": self.item_tag_vocab,
+            "encoder_fingerprint": np.array(self.encoder_fingerprint),
         }
         if self.item_tags is not None:
             state["item_tags"] = self.item_tags
@@ -439,6 +441,7 @@ class TwoTower(FactorModel):
         self.item_seen = state["item_seen"]
         self.user_tag_vocab = state["user_tag_vocab"]
         self.item_tag_vocab = state["item_tag_vocab"]
+        self.encoder_fingerprint = str(state["encoder_fingerprint"])
         self.item_tags = state.get("item_tags")
         self._model = build_towers(
             self.config,

@@ -1,0 +1,325 @@
+"""``Recommender``: the end-to-end pipeline over your own ids.
+
+``fit`` turns item metadata into text and LLM embeddings (through the embedding cache), trains
+the two-stage model (TorchRec two-tower + ALS candidates in FAISS, a TorchRec DLRM on top) and
+keeps the candidate index; ``recommend`` and ``similar_items`` answer in item ids, implicit-style,
+as ``(n, k)`` numpy arrays. Users the model never saw, or saw without history, are served by the
+LLM path: the user tower embeds the history given at call time (its items' text embeddings and
+id bag) or, without one, its "no history" vector; ``served_by_`` says which path each user took.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+import llmrec
+from llmrec.datasets.dataset import Dataset
+from llmrec.datasets.features import side_features
+from llmrec.datasets.text import item_text, resolve_text_columns
+from llmrec.errors import DataError
+from llmrec.evaluation.evaluator import top_k
+from llmrec.io import atomic_dir, library_versions, write_json
+from llmrec.rankers.base import make_config
+from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
+from llmrec.retrieval.index import ItemIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE, INDEX_DIR = "config.json", "weights.safetensors", "index"
+SERVED_BY = ("model", "history", "cold")
+"""``model``: a trained user, ranked by both stages; ``history``: an unknown or history-less
+user embedded by the user tower from the history given to ``recommend``; ``cold``: no history
+at all, the user tower's "no history" vector."""
+
+
+class Recommender:
+    """Fit, serve, save and load the two-stage LLM-feature recommender.
+
+    Args:
+        config: a :class:`~llmrec.rankers.two_stage.TwoStageConfig`; or keyword parameters of one.
+    """
+
+    def __init__(self, config: TwoStageConfig | None = None, **params: Any) -> None:
+        if config is not None and params:
+            raise ValueError("pass either a config object or keyword parameters, not both")
+        self.config = config if config is not None else make_config(TwoStageConfig, params)
+        self.model: TwoStage | None = None
+        self.served_by_: np.ndarray = np.array([], dtype=object)
+
+    # ---- fitting --------------------------------------------------------------------------
+
+    def fit(
+        self,
+        train: pd.DataFrame,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        valid: pd.DataFrame | None = None,
+        text_columns: dict[str, str] | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Self:
+        """Encode the items, train both stages and build the candidate index.
+
+        Args:
+            train: interactions with ``user_id``, ``item_id`` and optional ``rating``,
+                ``timestamp``.
+            items: item metadata with ``item_id`` and a title column (genres, year optional);
+                every item to recommend must be here or in ``train``.
+            users: user attributes with ``user_id`` (optional).
+            valid: held-out interactions for early stopping and the ranker; without it a
+                seeded ``config.holdout`` fraction of each user's train items is held out.
+            text_columns: text role -> column overrides (``{"title": "name"}``).
+            show_progress_bar: progress bars; None shows them on a terminal.
+
+        Raises:
+            DataError: empty or malformed tables, items without a title, unknown ids in valid.
+        """
+        if train is None or len(train) == 0:
+            raise DataError("empty train set: no interactions to learn from")
+        if items is None:
+            raise DataError("items table is required: the LLM features are made from its text")
+        checksum = hashlib.sha256(pd.util.hash_pandas_object(train, index=False).values).hexdigest()
+        columns = resolve_text_columns(items, text_columns)
+        data = Dataset("train", train, items, users, checksum, text_columns=columns)
+        ratings = data.user_items(values="rating")
+        valid_matrix = None
+        if valid is not None and len(valid):
+            frame = valid.assign(
+                user_idx=data.user_index(valid["user_id"].astype(str)),
+                item_idx=data.item_index(valid["item_id"].astype(str)),
+            )
+            valid_matrix = data.user_items(frame)
+        self.user_ids, self.item_ids = data.user_ids, data.item_ids
+        self._user_lookup = pd.Index(self.user_ids)
+        self._item_lookup = pd.Index(self.item_ids)
+        self.data_checksum = checksum
+        self.model = TwoStage(self.config).fit(
+            ratings,
+            valid=valid_matrix,
+            item_texts=item_text(data.items, columns).tolist(),
+            features=side_features(data),
+            show_progress_bar=show_progress_bar,
+        )
+        return self
+
+    # ---- serving --------------------------------------------------------------------------
+
+    def _check_fitted(self) -> TwoStage:
+        if self.model is None:
+            raise RuntimeError("Recommender is not fitted: call fit() or Recommender.load()")
+        return self.model
+
+    def _items(self, ids: Sequence[object], what: str) -> np.ndarray:
+        index = self._item_lookup.get_indexer([str(i) for i in ids])
+        if (index < 0).any():
+            unknown = [str(i) for i, j in zip(ids, index, strict=True) if j < 0][:5]
+            raise DataError(f"unknown item id(s) in {what}: {unknown}")
+        return index
+
+    def recommend(
+        self,
+        user_ids: Sequence[object] | object,
+        k: int = 10,
+        filter_seen: bool = True,
+        histories: Mapping[object, Sequence[object]] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item ids per user.
+
+        Args:
+            user_ids: one user id or a sequence of them; unknown ids are allowed (see below).
+            k: items per user, at most the catalogue size.
+            filter_seen: leave out the items the user interacted with (in train, or in the
+                history given here).
+            histories: item ids per user id, for users the model does not know (or knows
+                without history): the user tower embeds them from these items. Ignored for
+                trained users.
+
+        Returns:
+            ``(item_ids, scores)``: object and float32 arrays of shape ``(n_users, k)``
+            (``(k,)`` for a single user id). Slots that cannot be filled hold ``None`` and
+            ``-inf``. ``served_by_`` then holds, per user, ``model``, ``history`` or ``cold``.
+
+        Raises:
+            ValueError: ``k`` outside ``1..n_items``.
+            DataError: unknown item ids in ``histories``.
+        """
+        model = self._check_fitted()
+        scalar = isinstance(user_ids, str) or np.ndim(user_ids) == 0
+        wanted = [str(u) for u in np.atleast_1d(np.asarray(user_ids, dtype=object))]
+        n_items = model.n_items
+        if not 1 <= k <= n_items:
+            raise ValueError(f"k must be between 1 and the catalogue size {n_items}, got {k}")
+        histories = {str(u): list(v) for u, v in (histories or {}).items()}
+        index = self._user_lookup.get_indexer(wanted)
+        trained = index >= 0
+        trained[trained] = np.diff(model.train_.indptr)[index[trained]] > 0
+        ids = np.full((len(wanted), k), -1, dtype=np.int64)
+        scores = np.full((len(wanted), k), -np.inf, dtype=np.float32)
+        if trained.any():
+            rows = np.flatnonzero(trained)
+            users = index[rows]
+            full = model.score(users)
+            if filter_seen:
+                seen = model.train_[users]
+                full[np.repeat(np.arange(len(rows)), np.diff(seen.indptr)), seen.indices] = -np.inf
+            top = top_k(full, k, users)
+            ids[rows] = top
+            scores[rows] = np.where(
+                top >= 0, np.take_along_axis(full, np.maximum(top, 0), axis=1), -np.inf
+            )
+        served = np.where(trained, "model", "cold").astype(object)
+        cold = np.flatnonzero(~trained)
+        if len(cold):
+            given = [histories.get(wanted[r], []) for r in cold]
+            served[cold] = ["history" if h else "cold" for h in given]
+            ids[cold], scores[cold] = self._llm_path(given, k, filter_seen)
+            log.info(
+                "%d of %d users served by the LLM path (%d from a given history, %d cold)",
+                len(cold),
+                len(wanted),
+                int(sum(bool(h) for h in given)),
+                int(sum(not h for h in given)),
+            )
+        self.served_by_ = served
+        names = np.where(ids >= 0, self.item_ids[np.maximum(ids, 0)], None)
+        scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
+        return (names[0], scores[0]) if scalar else (names, scores)
+
+    def _llm_path(
+        self, histories: list[list[object]], k: int, filter_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Embed users by the user tower from their given histories and search the index."""
+        model = self._check_fitted()
+        rows = [self._items(h, "histories") for h in histories]
+        matrix = sp.csr_matrix(
+            (
+                np.ones(sum(map(len, rows)), dtype=np.float32),
+                np.concatenate(rows) if rows else np.zeros(0, np.int64),
+                np.concatenate([[0], np.cumsum([len(r) for r in rows])]),
+            ),
+            shape=(len(rows), model.n_items),
+        )
+        matrix.sum_duplicates()
+        matrix.data[:] = 1.0
+        vectors = model.retriever.user_vectors_for(matrix)
+        ids, scores = model.indexes["two_tower"].search(
+            vectors, k, exclude=matrix if filter_seen else None
+        )
+        return ids, scores
+
+    def similar_items(self, item_ids: Sequence[object] | object, k: int = 10):
+        """The ``k`` items closest to each item in the two-tower space (the item itself first).
+
+        Returns:
+            ``(item_ids, scores)`` shaped ``(n, k)`` (``(k,)`` for one id).
+        """
+        model = self._check_fitted()
+        if not 1 <= k <= model.n_items:
+            raise ValueError(f"k must be between 1 and the catalogue size {model.n_items}, got {k}")
+        scalar = isinstance(item_ids, str) or np.ndim(item_ids) == 0
+        wanted = list(np.atleast_1d(np.asarray(item_ids, dtype=object)))
+        ids, scores = model.similar_items(self._items(wanted, "item_ids"), N=k)
+        ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
+        names = np.where(ids >= 0, self.item_ids[np.maximum(ids, 0)], None)
+        return (names[0], scores[0]) if scalar else (names, scores)
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json``, ``weights.safetensors`` and the FAISS ``index/``, atomically.
+
+        An interrupted save leaves the previous folder (or none), never a partial one.
+        """
+        from safetensors.numpy import save_file
+
+        model = self._check_fitted()
+        state = model._state()
+        numeric = {k: np.ascontiguousarray(v) for k, v in state.items() if v.dtype.kind != "U"}
+        strings = {k: v.tolist() for k, v in state.items() if v.dtype.kind == "U"}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "llmrec_version": llmrec.__version__,
+            "kind": model.kind,
+            "config": self.config.model_dump(),
+            "encoder_fingerprint": model.retriever.encoder_fingerprint,
+            "n_items": model.n_items,
+            "user_ids": [str(u) for u in self.user_ids],
+            "item_ids": [str(i) for i in self.item_ids],
+            "strings": strings,
+            "data_checksum": self.data_checksum,
+            "versions": library_versions(),
+        }
+
+        def write(tmp: Path) -> None:
+            save_file(numeric, str(tmp / WEIGHTS_FILE))
+            model.indexes["two_tower"].save(tmp / INDEX_DIR)
+            write_json(tmp / CONFIG_FILE, meta)
+
+        return atomic_dir(path, write)
+
+    @classmethod
+    def load(cls, path: str | Path, check_encoder: bool = True) -> Recommender:
+        """Load a folder written by :meth:`save`.
+
+        Args:
+            path: the model folder.
+            check_encoder: load the configured text encoder and check that it is the one the
+                model was trained with (the LLM path and new items depend on it).
+
+        Raises:
+            ValueError: not a model folder, another format version, missing or corrupt files,
+                or a different embedding model.
+        """
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        folder = Path(path)
+        try:
+            meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{folder}: not an llmrec model folder ({exc})") from exc
+        if meta.get("format_version") != FORMAT_VERSION or meta.get("kind") != TwoStage.kind:
+            raise ValueError(
+                f"{folder}: model format {meta.get('format_version')!r} of kind "
+                f"{meta.get('kind')!r}; this llmrec {llmrec.__version__} reads format "
+                f"{FORMAT_VERSION} of kind {TwoStage.kind!r}: retrain with `llmrec train`"
+            )
+        try:
+            state: dict[str, np.ndarray] = load_file(str(folder / WEIGHTS_FILE))
+        except (OSError, SafetensorError) as exc:
+            raise ValueError(f"{folder}/{WEIGHTS_FILE}: missing or corrupt ({exc})") from exc
+        state.update({k: np.array(v, dtype=str) for k, v in meta["strings"].items()})
+        out = cls(make_config(TwoStageConfig, meta["config"]))
+        model = TwoStage(out.config)
+        try:
+            model._set_state(state)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise ValueError(f"{folder}: weights do not match the config ({exc})") from exc
+        fingerprint = meta["encoder_fingerprint"]
+        if check_encoder:
+            from llmrec.encoders.transformer import TransformerEncoder
+
+            local = TransformerEncoder(out.config.retriever.text_model).fingerprint
+            if local != fingerprint:
+                raise ValueError(
+                    f"{folder}: trained with embedding model {fingerprint!r}, but the configured "
+                    f"encoder is {local!r}; load it with that encoder or retrain"
+                )
+        model.indexes["two_tower"] = ItemIndex.load(
+            folder / INDEX_DIR, dimension=model.retriever.item_factors.shape[1]
+        )
+        out.model = model
+        out.user_ids = np.array(meta["user_ids"], dtype=object)
+        out.item_ids = np.array(meta["item_ids"], dtype=object)
+        out._user_lookup, out._item_lookup = pd.Index(out.user_ids), pd.Index(out.item_ids)
+        out.data_checksum = meta["data_checksum"]
+        return out
