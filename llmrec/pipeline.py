@@ -106,7 +106,7 @@ class Recommender:
             ratings,
             valid=valid_matrix,
             item_texts=item_text(data.items, columns).tolist(),
-            features=side_features(data),
+            features=side_features(data, data.interactions),
             show_progress_bar=show_progress_bar,
         )
         return self

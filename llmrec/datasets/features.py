@@ -1,4 +1,4 @@
-"""Categorical side features as bags of tokens: item genres and user attributes.
+"""Side information for models: item genre bags, user attribute bags, interaction times.
 
 Models that embed categories (TorchRec tables over a ``KeyedJaggedTensor``) read them as one bag
 of string tokens per item or user, in index order; a bag may be empty.
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from llmrec.datasets.dataset import to_csr
 from llmrec.datasets.text import clean_value, split_tags
 
 log = logging.getLogger(__name__)
@@ -24,10 +26,12 @@ REGION_COLUMNS = ("zip_code", "zip", "postcode")
 
 @dataclass(frozen=True)
 class SideFeatures:
-    """Bags of tokens per item and per user, in index order (``None``: the dataset has none)."""
+    """Bags of tokens per item and per user, in index order (``None``: the dataset has none),
+    and the training interactions' Unix times (a CSR with the train matrix's pattern)."""
 
     item_tags: list[list[str]] | None = None
     user_tags: list[list[str]] | None = None
+    timestamps: sp.csr_matrix | None = None
 
     def check(self, n_users: int, n_items: int) -> None:
         """Raise a ValueError when a bag list does not have one entry per user or item."""
@@ -70,9 +74,14 @@ def user_tags(users: pd.DataFrame) -> list[list[str]] | None:
     return [[t for t in row if t] for row in zip(*columns, strict=True)]
 
 
-def side_features(dataset) -> SideFeatures:
-    """Genre bags and user attribute bags of a :class:`~llmrec.datasets.Dataset`."""
+def side_features(dataset, train: pd.DataFrame | None = None) -> SideFeatures:
+    """Genre bags and user attribute bags of a :class:`~llmrec.datasets.Dataset`, and the
+    timestamps of ``train`` (its interactions with ``user_idx``/``item_idx``) when it has them."""
+    times = None
+    if train is not None and train["timestamp"].notna().all():
+        times = to_csr(train, dataset.n_users, dataset.n_items, "timestamp", dtype=np.float64)
     return SideFeatures(
         item_tags=item_tags(dataset.items, dataset.text_columns.get("genres")),
         user_tags=user_tags(dataset.users),
+        timestamps=times,
     )

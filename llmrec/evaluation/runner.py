@@ -95,7 +95,7 @@ def run_model(
     valid = split.matrix("valid")
     train_by_values: dict[str, sp.csr_matrix] = {}
     item_texts = None
-    features = side_features(split.dataset)
+    features = side_features(split.dataset, split.train)
     trials = spec.trials() if tune else [{}]
     best: tuple[RecommenderBase, EvalResult, float] | None = None
     history = []

@@ -4,9 +4,12 @@ Stage one retrieves the top ``candidates`` items of each source (the two-tower's
 a FAISS index, and ALS factors; the retrieval study's candidate-recall table is why both, and
 why a few hundred). Stage two is torchrec's ``DLRM``: sparse features (item id, item genres,
 user attributes) in an ``EmbeddingBagCollection`` and dense features of the pair (both sources'
-scores and ranks, the text similarity of the user's history and the item, popularity, activity),
+scores and ranks, the text similarity of the user's history and the item, popularity, activity,
+and, with timestamps, the similarity to the user's last items and how long before the user's
+last visit the item was last seen),
 trained listwise on held-out interactions the first stage never saw (the split's valid set, or a
-seeded per-user holdout of train). Items outside the candidates rank last.
+seeded per-user holdout of train). Items outside the candidates rank below every candidate, in
+two-tower order.
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ from llmrec.retrieval.index import ItemIndex
 
 log = logging.getLogger(__name__)
 
-NOT_A_CANDIDATE = np.finfo(np.float32).min
-"""Score of items outside a user's candidates: ranked last, but still ranked."""
 DENSE_FEATURES = (
     "two_tower_score",
     "two_tower_rank",
@@ -39,7 +40,10 @@ DENSE_FEATURES = (
     "text_similarity",
     "log_popularity",
     "log_activity",
+    "recent_similarity",
+    "staleness_days",
 )
+RECENT_ITEMS = 5
 
 
 class TwoStageConfig(RecommenderConfig):
@@ -172,6 +176,7 @@ class TwoStage(RecommenderBase):
         )
         self.cf = ImplicitALS(c.cf).fit(_binary(train))
         self._set_train(train)
+        self._set_times(train, features.timestamps if features is not None else None)
         self.n_items = user_items.shape[1]
         self._build_indexes()
         self.user_tags = self._user_tag_rows(features, user_items.shape[0])
@@ -248,6 +253,25 @@ class TwoStage(RecommenderBase):
         self.train_ = _binary(train)
         self.popularity = np.asarray(self.train_.sum(axis=0)).ravel().astype(np.float32)
 
+    def _set_times(self, train: sp.csr_matrix, timestamps: sp.csr_matrix | None) -> None:
+        """Each user's last items and time, each item's last time (zeros without timestamps)."""
+        n_users, n_items = train.shape
+        self.recent = np.full((n_users, RECENT_ITEMS), -1, dtype=np.int64)
+        self.user_last = np.zeros(n_users, dtype=np.float64)
+        self.item_last = np.zeros(n_items, dtype=np.float64)
+        if timestamps is None:
+            return
+        times = sp.csr_matrix(_binary(train).multiply(sp.csr_matrix(timestamps)))
+        times.sort_indices()
+        for user in range(n_users):
+            lo, hi = times.indptr[user], times.indptr[user + 1]
+            if hi > lo:
+                order = np.argsort(-times.data[lo:hi], kind="stable")[:RECENT_ITEMS]
+                self.recent[user, : len(order)] = times.indices[lo:hi][order]
+                self.user_last[user] = times.data[lo:hi].max()
+        coo = times.tocoo()
+        np.maximum.at(self.item_last, coo.col, coo.data)
+
     def _build_indexes(self) -> None:
         spec = self.config.index_spec
         self.indexes = {
@@ -274,6 +298,11 @@ class TwoStage(RecommenderBase):
         safe = np.maximum(candidates, 0)
         user_text, _ = pool_item_embeddings(history_weights(seen, "mean"), self.retriever.item_text)
         activity = np.log1p(np.diff(seen.indptr)).astype(np.float32)
+        recent = self.recent[users]
+        recent_vectors = np.where(
+            (recent >= 0)[..., None], self.retriever.item_factors[np.maximum(recent, 0)], 0.0
+        ).sum(axis=1) / np.maximum((recent >= 0).sum(axis=1, keepdims=True), 1)
+        staleness = np.maximum(self.user_last[users][:, None] - self.item_last[safe], 0) / 86400
         columns = {
             "two_tower_score": np.einsum(
                 "nd,ncd->nc", tt_vectors, self.retriever.item_factors[safe]
@@ -286,6 +315,10 @@ class TwoStage(RecommenderBase):
             ),
             "log_popularity": np.log1p(self.popularity[safe]),
             "log_activity": np.broadcast_to(activity[:, None], candidates.shape),
+            "recent_similarity": np.einsum(
+                "nd,ncd->nc", recent_vectors, self.retriever.item_factors[safe]
+            ),
+            "staleness_days": np.log1p(np.where(self.item_last[safe] > 0, staleness, 0.0)),
         }
         dense = np.stack([columns[name] for name in DENSE_FEATURES], axis=-1)
         return candidates, dense.astype(np.float32)
@@ -301,7 +334,8 @@ class TwoStage(RecommenderBase):
         items = candidates.reshape(-1)
         valid = items >= 0
         safe = np.maximum(items, 0)
-        rows = {"item": safe[:, None]}
+        # Items never seen in training have an untrained id row: leave their id bag empty.
+        rows = {"item": np.where(self.popularity[safe] > 0, safe, -1)[:, None]}
         if self.user_tags is not None:
             rows["user_tags"] = np.repeat(self.user_tags[users], width, axis=0)
         if self.retriever.item_tags is not None:
@@ -339,20 +373,23 @@ class TwoStage(RecommenderBase):
             logits = self._logits(users, candidates, dense).numpy()
         top = np.take_along_axis(candidates, np.argsort(-logits, axis=1)[:, :10], axis=1)
         hits = _labels(top, truth)
-        gains = (hits / np.log2(np.arange(2, 12))).sum(axis=1)
+        gains = (hits / np.log2(np.arange(2, hits.shape[1] + 2))).sum(axis=1)
         n_true = np.minimum(np.diff(truth.indptr), 10)
         ideal = np.array([(1 / np.log2(np.arange(2, m + 2))).sum() for m in n_true])
         return float(np.mean(gains / ideal))
 
     def score(self, userids: np.ndarray) -> np.ndarray:
-        """Ranker logits for each user's candidates; every other item scores lowest."""
+        """Ranker logits for each user's candidates; every other item scores below them all,
+        ordered by the two-tower score (unit vectors, so within [-1, 1])."""
         self._check_fitted()
         users = np.asarray(userids, dtype=np.int64)
-        out = np.full((len(users), self.n_items), NOT_A_CANDIDATE, dtype=np.float32)
+        out = self.retriever.score(users).astype(np.float32)
         for lo in range(0, len(users), 256):
             batch = users[lo : lo + 256]
             candidates, logits = self._rank_scores(batch)
             row, col = np.nonzero(candidates >= 0)
+            floor = np.where(candidates >= 0, logits, np.inf).min(axis=1)
+            out[lo : lo + len(batch)] = (floor - 2.0)[:, None] + out[lo : lo + len(batch)] / 2
             out[lo + row, candidates[row, col]] = logits[row, col]
         return out
 
@@ -370,6 +407,9 @@ class TwoStage(RecommenderBase):
             train_indices=self.train_.indices,
             dense_mean=self.dense_mean,
             dense_std=self.dense_std,
+            recent=self.recent,
+            user_last=self.user_last,
+            item_last=self.item_last,
         )
         if self.user_tags is not None:
             state["user_tags"] = self.user_tags
@@ -397,6 +437,8 @@ class TwoStage(RecommenderBase):
             )
         )
         self.dense_mean, self.dense_std = state["dense_mean"], state["dense_std"]
+        self.recent, self.user_last = state["recent"], state["user_last"]
+        self.item_last = state["item_last"]
         self.user_tags = state.get("user_tags")
         self._build_indexes()
         self._ranker = _ranker(
