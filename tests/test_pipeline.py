@@ -33,7 +33,7 @@ def test_recommend_shapes_ids_and_filtering(fitted):
     assert list(rec.served_by_) == ["model"] * 3
     seen = set(data.train.loc[data.train["user_id"] == "1", "item_id"])
     assert not seen & set(ids[0])
-    single, single_scores = rec.recommend("1", k=7)
+    single, _ = rec.recommend("1", k=7)
     assert single.shape == (7,) and list(single) == list(ids[0])
     unfiltered, _ = rec.recommend("1", k=50, filter_seen=False)
     assert seen & set(unfiltered)
