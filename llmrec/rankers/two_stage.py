@@ -60,8 +60,14 @@ class TwoStageConfig(RecommenderConfig):
     """Fraction of each user's train items held out for the ranker when fit gets no valid."""
     index_spec: str = "Flat"
     dim: int = 16
+    item_ids: bool = False
+    """An item id table in the ranker. Off by default: with one held-out item per user it
+    memorises instead of generalising; genre and attribute bags are always used."""
     epochs: int = 30
     learning_rate: float = 0.003
+    weight_decay: float = 1e-4
+    stop_fraction: float = 0.2
+    """Share of the ranker's users kept aside for its early stopping."""
     batch_users: int = 32
     patience: int = 3
 
@@ -107,16 +113,20 @@ def _ranks(candidates: np.ndarray, retrieved: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _ranker(n_items: int, n_user_tags: int, n_item_tags: int, dim: int):
+def _ranker(config: TwoStageConfig, n_items: int, n_user_tags: int, n_item_tags: int):
+    """torchrec's DLRM over the dense pair features and the sparse bags."""
     import torch
     from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, PoolingType
     from torchrec.models.dlrm import DLRM
 
-    tables = [
-        EmbeddingBagConfig(
-            name="item_table", embedding_dim=dim, num_embeddings=n_items, feature_names=["item"]
+    dim = config.dim
+    tables = []
+    if config.item_ids or not (n_user_tags or n_item_tags):
+        tables.append(
+            EmbeddingBagConfig(
+                name="item_table", embedding_dim=dim, num_embeddings=n_items, feature_names=["item"]
+            )
         )
-    ]
     for name, size in (("user_tags", n_user_tags), ("item_tags", n_item_tags)):
         if size:
             tables.append(
@@ -201,17 +211,16 @@ class TwoStage(RecommenderBase):
         self.dense_std = np.maximum(flat.std(axis=0), 1e-6).astype(np.float32)
         rng = np.random.default_rng(c.seed)
         order = rng.permutation(len(users))
-        n_stop = max(1, len(users) // 10)
+        n_stop = max(1, int(len(users) * c.stop_fraction))
         stop, fit_rows = order[:n_stop], order[n_stop:]
 
         torch.manual_seed(c.seed)
         self._ranker = _ranker(
-            self.n_items,
-            len(self.retriever.user_tag_vocab),
-            len(self.retriever.item_tag_vocab),
-            c.dim,
+            c, self.n_items, len(self.retriever.user_tag_vocab), len(self.retriever.item_tag_vocab)
         )
-        optimizer = torch.optim.Adam(self._ranker.parameters(), lr=c.learning_rate)
+        optimizer = torch.optim.Adam(
+            self._ranker.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay
+        )
         best, best_weights, stale, self.history_ = -1.0, None, 0, []
         for epoch in tqdm(
             range(c.epochs),
@@ -442,10 +451,7 @@ class TwoStage(RecommenderBase):
         self.user_tags = state.get("user_tags")
         self._build_indexes()
         self._ranker = _ranker(
-            self.n_items,
-            len(self.retriever.user_tag_vocab),
-            len(self.retriever.item_tag_vocab),
-            c.dim,
+            c, self.n_items, len(self.retriever.user_tag_vocab), len(self.retriever.item_tag_vocab)
         )
         self._ranker.load_state_dict(
             {k: torch.from_numpy(np.array(v)) for k, v in part("ranker.").items()}
