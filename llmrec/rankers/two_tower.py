@@ -181,41 +181,14 @@ class TwoTower(FactorModel):
         import torch
 
         c = self.config
-        if not (c.use_ids or c.use_text):
-            raise ValueError("TwoTower needs use_ids or use_text (or both)")
-        self._check_item_texts(user_items, item_texts)
+        users_in = self.prepare(user_items, item_texts, features)
         user_items = sp.csr_matrix(user_items)
-        if user_items.nnz == 0:
-            raise ValueError("empty train set: no interactions to learn from")
-        n_users, n_items = user_items.shape
-        features = features or SideFeatures()
-        features.check(n_users, n_items)
-        torch.manual_seed(c.seed)
-        rng = np.random.default_rng(c.seed)
-        item_text = self._encode_items(item_texts)
-        self.user_tag_vocab, user_tags = _tag_vocabulary(features.user_tags if c.use_tags else None)
-        self.item_tag_vocab, item_tags = _tag_vocabulary(features.item_tags if c.use_tags else None)
-        self.item_text = item_text
-        self.item_seen = (np.diff(user_items.tocsc().indptr) > 0).astype(np.float32)
-        self.item_tags = item_tags
-        users_in = self._user_inputs(user_items, user_tags, rng)
-        users_in["seen"] = np.ones(n_users, dtype=np.float32)
-        model = build_towers(
-            c,
-            n_users,
-            n_items,
-            item_text.shape[1],
-            len(self.user_tag_vocab),
-            len(self.item_tag_vocab),
-        )
+        model = self.new_towers()
         optimizer = torch.optim.Adam(
             model.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay
         )
-        users = np.repeat(np.arange(n_users), np.diff(user_items.indptr))
-        items = user_items.indices.astype(np.int64)
-        popularity = np.bincount(items, minlength=n_items).astype(np.float64)
-        log_q = torch.from_numpy(np.log(np.maximum(popularity, 1) / len(items)).astype(np.float32))
-        all_items = np.arange(n_items)
+        rows = self.training_rows(user_items)
+        rng = np.random.default_rng(c.seed)
         best, best_weights, stale, self.history_ = -1.0, None, 0, []
         for epoch in tqdm(
             range(c.epochs),
@@ -224,26 +197,11 @@ class TwoTower(FactorModel):
             disable=None if show_progress_bar is None else not show_progress_bar,
         ):
             model.train()
-            order = rng.permutation(len(users))
+            order = rng.permutation(len(rows[0]))
             losses = []
             for lo in range(0, len(order), c.batch_size):
                 batch = order[lo : lo + c.batch_size]
-                pos = torch.from_numpy(items[batch])
-                if c.negatives == "catalogue":
-                    u = self._user_side(model, users_in, users[batch], items[batch])
-                    v = self._item_side(model, all_items)
-                    logits = u @ v.T / c.temperature
-                    target = pos
-                else:
-                    u, v = model(*self._inputs(model, users_in, users[batch], items[batch]))
-                    logits = u @ v.T / c.temperature - log_q[pos].unsqueeze(0)
-                    # the same item twice in a batch is not a negative of itself
-                    same = pos.unsqueeze(0) == pos.unsqueeze(1)
-                    logits = logits.masked_fill(
-                        same & ~torch.eye(len(batch), dtype=torch.bool), -1e9
-                    )
-                    target = torch.arange(len(batch))
-                loss = torch.nn.functional.cross_entropy(logits, target)
+                loss = self.loss(model, users_in, rows[0][batch], rows[1][batch])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -262,8 +220,81 @@ class TwoTower(FactorModel):
                     break
         model.load_state_dict(best_weights)
         self.user_factors, self.item_factors = best_factors
-        self.n_items = n_items
         return self
+
+    def prepare(
+        self,
+        user_items: sp.csr_matrix,
+        item_texts: Sequence[str] | None,
+        features: SideFeatures | None,
+    ) -> dict[str, np.ndarray]:
+        """Check the input, encode the item texts, build the vocabularies and per-user inputs.
+
+        Returns:
+            The users' inputs (history bags, pooled text, tag rows, id mask) for :meth:`loss`.
+        """
+        import torch
+
+        c = self.config
+        if not (c.use_ids or c.use_text):
+            raise ValueError("TwoTower needs use_ids or use_text (or both)")
+        self._check_item_texts(user_items, item_texts)
+        user_items = sp.csr_matrix(user_items)
+        if user_items.nnz == 0:
+            raise ValueError("empty train set: no interactions to learn from")
+        n_users, n_items = user_items.shape
+        features = features or SideFeatures()
+        features.check(n_users, n_items)
+        torch.manual_seed(c.seed)
+        self.item_text = self._encode_items(item_texts)
+        self.user_tag_vocab, user_tags = _tag_vocabulary(features.user_tags if c.use_tags else None)
+        self.item_tag_vocab, self.item_tags = _tag_vocabulary(
+            features.item_tags if c.use_tags else None
+        )
+        self.item_seen = (np.diff(user_items.tocsc().indptr) > 0).astype(np.float32)
+        users_in = self._user_inputs(user_items, user_tags, np.random.default_rng(c.seed))
+        users_in["seen"] = np.ones(n_users, dtype=np.float32)
+        self.n_users, self.n_items = n_users, n_items
+        items = user_items.indices
+        popularity = np.bincount(items, minlength=n_items).astype(np.float64)
+        self._log_q = np.log(np.maximum(popularity, 1) / len(items)).astype(np.float32)
+        return users_in
+
+    def new_towers(self):
+        """Freshly initialised towers for the prepared sizes (seeded by ``prepare``)."""
+        towers = build_towers(
+            self.config,
+            self.n_users,
+            self.n_items,
+            self.item_text.shape[1],
+            len(self.user_tag_vocab),
+            len(self.item_tag_vocab),
+        )
+        self.feature_keys = list(towers.feature_keys)
+        return towers
+
+    @staticmethod
+    def training_rows(user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """(user, item) index pairs of every training interaction."""
+        users = np.repeat(np.arange(user_items.shape[0]), np.diff(user_items.indptr))
+        return users, user_items.indices.astype(np.int64)
+
+    def loss(self, model, users_in: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray):
+        """Softmax loss of a batch of (user, positive item) rows (see ``negatives``)."""
+        import torch
+
+        c = self.config
+        pos = torch.from_numpy(items)
+        if c.negatives == "catalogue":
+            u = self._user_side(model, users_in, users, items)
+            v = self._item_side(model, np.arange(self.n_items))
+            return torch.nn.functional.cross_entropy(u @ v.T / c.temperature, pos)
+        u, v = model(*self._inputs(users_in, users, items))
+        logits = u @ v.T / c.temperature - torch.from_numpy(self._log_q[items]).unsqueeze(0)
+        # the same item twice in a batch is not a negative of itself
+        same = pos.unsqueeze(0) == pos.unsqueeze(1)
+        logits = logits.masked_fill(same & ~torch.eye(len(items), dtype=torch.bool), -1e9)
+        return torch.nn.functional.cross_entropy(logits, torch.arange(len(items)))
 
     def _encode_items(self, item_texts: Sequence[str]) -> np.ndarray:
         encoder = CachedEncoder(TransformerEncoder(self.config.text_model), default_cache_path())
@@ -287,7 +318,7 @@ class TwoTower(FactorModel):
         ]
         return {"text": text, "history": padded_bags(bags, width), "tags": user_tags}
 
-    def _kjt(self, model, users_in, users, items, drop):
+    def _kjt(self, users_in, users, items, drop):
         """One KJT over every feature key; a side given as None gets empty bags."""
         import torch
         from torchrec import KeyedJaggedTensor
@@ -309,23 +340,24 @@ class TwoTower(FactorModel):
             "item_tags": lambda: empty if items is None else self.item_tags[items],
         }
         lengths, values = [], []
-        for key in model.feature_keys:
+        for key in self.feature_keys:
             row = rows[key]()
             mask = row >= 0
             lengths.append(mask.sum(axis=1))
             values.append(row[mask])
         return KeyedJaggedTensor.from_lengths_sync(
-            keys=model.feature_keys,
+            keys=self.feature_keys,
             values=torch.from_numpy(np.concatenate(values).astype(np.int64)),
             lengths=torch.from_numpy(np.concatenate(lengths).astype(np.int32)),
         )
 
-    def _inputs(self, model, users_in, users, items):
-        """Arguments of the towers' forward for (user, positive item) training rows."""
+    def _inputs(self, users_in, users, items, drop: bool = True):
+        """Arguments of the towers' forward for (user, item) rows; ``drop`` leaves the item out
+        of the user's history bag (a training row must not see its own positive)."""
         import torch
 
         return (
-            self._kjt(model, users_in, users, items, drop=items),
+            self._kjt(users_in, users, items, drop=items if drop else None),
             torch.from_numpy(users_in["text"][users]),
             torch.from_numpy(users_in["seen"][users]),
             torch.from_numpy(self.item_text[items]),
@@ -335,7 +367,7 @@ class TwoTower(FactorModel):
     def _user_side(self, model, users_in, users, drop=None):
         import torch
 
-        pooled = model.ebc(self._kjt(model, users_in, users, None, drop)).to_dict()
+        pooled = model.ebc(self._kjt(users_in, users, None, drop)).to_dict()
         return model.users(
             pooled,
             torch.from_numpy(users_in["text"][users]),
@@ -345,7 +377,7 @@ class TwoTower(FactorModel):
     def _item_side(self, model, items):
         import torch
 
-        pooled = model.ebc(self._kjt(model, None, None, items, None)).to_dict()
+        pooled = model.ebc(self._kjt(None, None, items, None)).to_dict()
         return model.items(
             pooled, torch.from_numpy(self.item_text[items]), torch.from_numpy(self.item_seen[items])
         )
@@ -443,14 +475,8 @@ class TwoTower(FactorModel):
         self.item_tag_vocab = state["item_tag_vocab"]
         self.encoder_fingerprint = str(state["encoder_fingerprint"])
         self.item_tags = state.get("item_tags")
-        self._model = build_towers(
-            self.config,
-            len(self.user_factors),
-            len(self.item_factors),
-            self.item_text.shape[1],
-            len(self.user_tag_vocab),
-            len(self.item_tag_vocab),
-        )
+        self.n_users, self.n_items = len(self.user_factors), len(self.item_factors)
+        self._model = self.new_towers()
         weights = {
             k.removeprefix("tower."): torch.from_numpy(np.array(v))
             for k, v in state.items()
