@@ -41,3 +41,10 @@ def write_atomic(folder: Path, name: str, inter: str, item: str | None = None) -
 def tiny_spec(tmp_path_factory) -> EncoderSpec:
     folder = save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
     return EncoderSpec(model=str(folder), max_length=64)
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One embedding cache for the tests that encode real item texts: MiniLM encodes each
+    catalogue once per session instead of once per test."""
+    return tmp_path_factory.mktemp("embedding-cache")

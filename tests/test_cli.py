@@ -104,3 +104,60 @@ def test_text_model_without_item_metadata(ml100k, tmp_path):
     result = runner.invoke(app, ["evaluate", "--dataset", str(data), "--models", "text"])
     assert result.exit_code == 2
     assert "no title column" in result.output
+
+
+def _small_atomic(ml100k, tmp_path):
+    """The first 120 users of ml-100k with the items table, as RecBole atomic files."""
+    users = sorted(ml100k.interactions["user_id"].unique(), key=int)[:120]
+    inter = ml100k.interactions[ml100k.interactions["user_id"].isin(users)]
+    folder = tmp_path / "small"
+    folder.mkdir()
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    lines += [
+        f"{r.user_id}\t{r.item_id}\t{r.rating}\t{r.timestamp}"
+        for r in inter.itertuples(index=False)
+    ]
+    (folder / "small.inter").write_text("\n".join(lines) + "\n")
+    items = ["item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq"]
+    items += [
+        f"{r.item_id}\t{r.movie_title}\t{r.release_year}\t{r['class']}"
+        for _, r in ml100k.items.fillna("").iterrows()
+    ]
+    (folder / "small.item").write_text("\n".join(items) + "\n")
+    return folder
+
+
+def test_train_then_recommend(ml100k, tmp_path, monkeypatch, shared_cache):
+    from tests.rankers.test_two_stage import FAST
+
+    monkeypatch.setenv("LLMREC_CACHE_DIR", str(shared_cache))
+    preset = tmp_path / "fast.yaml"
+    preset.write_text(json.dumps({"kind": "two_stage", "params": FAST}))
+    folder, model = _small_atomic(ml100k, tmp_path), tmp_path / "model"
+    result = runner.invoke(
+        app, ["train", "--dataset", str(folder), "--model", str(preset), "--out", str(model)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ndcg@10" in result.output and (model / "weights.safetensors").is_file()
+    result = runner.invoke(
+        app,
+        [
+            "recommend",
+            "--model",
+            str(model),
+            "--users",
+            "1,2,newcomer",
+            "-k",
+            "3",
+            "--history",
+            "50,181",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "model" in result.output and "history" in result.output
+    result = runner.invoke(app, ["recommend", "--model", str(model), "--users", "1", "-k", "99999"])
+    assert result.exit_code == 2 and "catalogue size" in result.output
+    result = runner.invoke(
+        app, ["train", "--dataset", str(folder), "--model", "als", "--out", str(model)]
+    )
+    assert result.exit_code == 2 and "kind 'als'" in result.output

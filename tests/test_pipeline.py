@@ -12,10 +12,9 @@ from tests.rankers.test_two_stage import FAST
 
 
 @pytest.fixture(scope="module")
-def fitted(ml100k_small, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
+def fitted(ml100k_small, shared_cache):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LLMREC_CACHE_DIR", str(cache))
+        mp.setenv("LLMREC_CACHE_DIR", str(shared_cache))
         data = split(ml100k_small, "random", 42)
         rec = Recommender(**FAST).fit(
             data.train, items=ml100k_small.items, users=ml100k_small.users, valid=data.valid

@@ -19,7 +19,7 @@ from torch import nn
 
 from llmrec.datasets import item_text, load, split
 from llmrec.io import library_versions, write_json
-from llmrec.rankers.two_tower import TwoTower, _towers
+from llmrec.rankers.two_tower import TwoTower
 
 
 class PlainTowers(nn.Module):
@@ -46,21 +46,20 @@ class PlainTowers(nn.Module):
         )
 
 
-def plain_batch(model: TwoTower, users: np.ndarray, items: np.ndarray):
-    history = model._inputs["history"][users]
+def plain_batch(model: TwoTower, users_in: dict, users: np.ndarray, items: np.ndarray):
+    history = users_in["history"][users]
     keep = (history >= 0) & (history != items[:, None])
     keep &= np.cumsum(keep, axis=1) <= model.config.history_len
     lengths = keep.sum(axis=1)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    inputs = model._inputs
     return (
         torch.from_numpy(users),
         torch.from_numpy(items),
         torch.from_numpy(history[keep]),
         torch.from_numpy(offsets),
-        inputs["user_text"][users],
-        inputs["item_text"][items],
-        inputs["item_seen"][items],
+        torch.from_numpy(users_in["text"][users]),
+        torch.from_numpy(model.item_text[items]),
+        torch.from_numpy(model.item_seen[items]),
     )
 
 
@@ -87,19 +86,13 @@ def main() -> None:
     data = split(load(args.dataset), "random", 42)
     train = data.matrix("train", "rating")
     texts = item_text(data.dataset.items, data.dataset.text_columns).tolist()
-    model = TwoTower(batch_size=args.batch_size)
-    item_vecs, user_vecs = model._text_features(train, texts)
-    seen = np.diff(train.tocsc().indptr) > 0
-    model._inputs = {
-        "user_text": torch.from_numpy(user_vecs),
-        "item_text": torch.from_numpy(item_vecs),
-        "item_seen": torch.from_numpy(seen.astype(np.float32)),
-        "history": model._history(train, np.random.default_rng(0)),
-    }
+    # ID and text features only: the plain model has no tag bags
+    model = TwoTower(batch_size=args.batch_size, use_tags=False)
+    users_in = model.prepare(train, texts, None)
     n_users, n_items = train.shape
     d = model.config.dim
-    torchrec_net = _towers(model.config, n_users, n_items, item_vecs.shape[1])
-    plain_net = PlainTowers(n_users, n_items, item_vecs.shape[1], d)
+    torchrec_net = model.new_towers()
+    plain_net = PlainTowers(n_users, n_items, model.item_text.shape[1], d)
     users = np.repeat(np.arange(n_users), np.diff(train.indptr))
     items = train.indices.astype(np.int64)
     rng = np.random.default_rng(0)
@@ -110,10 +103,10 @@ def main() -> None:
     ]
 
     def torchrec_batch(u, i):
-        return model._batch(u, i, exclude_positive=True)
+        return model._inputs(users_in, u, i)
 
     def plain(u, i):
-        return plain_batch(model, u, i)
+        return plain_batch(model, users_in, u, i)
 
     opt_a = torch.optim.Adam(torchrec_net.parameters(), lr=0.005)
     opt_b = torch.optim.Adam(plain_net.parameters(), lr=0.005)

@@ -13,9 +13,9 @@ import numpy as np
 from llmrec.rankers import RecommenderBase, TwoTower
 
 
-def test_dmp_training_converges_and_loads_single_process(tmp_path):
+def test_dmp_training_converges_and_loads_single_process(tmp_path, shared_cache):
     out = tmp_path / "model.npz"
-    env = {**os.environ, "LLMREC_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "LLMREC_CACHE_DIR": str(shared_cache), "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable,
         "-m",
