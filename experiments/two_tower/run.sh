@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Ablation of the TorchRec two-tower model: ID features only / LLM features only / both (with genre
-# and attribute bags), next to
-# ALS, on the baselines' splits (seed 42), early-stopped on valid NDCG@10.
+# Ablation of the TorchRec two-tower model: ID features only / LLM features only / both (with
+# genre and attribute bags), next to ALS, on the baselines' splits (seed 42), early-stopped on
+# valid NDCG@10.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 llmrec=${LLMREC:-.venv/bin/llmrec}
