@@ -26,7 +26,6 @@ from llmrec.datasets.dataset import Dataset
 from llmrec.datasets.features import side_features
 from llmrec.datasets.text import item_text, resolve_text_columns
 from llmrec.errors import DataError
-from llmrec.evaluation.evaluator import top_k
 from llmrec.io import atomic_dir, library_versions, write_json
 from llmrec.rankers.base import make_config
 from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
@@ -36,10 +35,6 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, INDEX_DIR = "config.json", "weights.safetensors", "index"
-SERVED_BY = ("model", "history", "cold")
-"""``model``: a trained user, ranked by both stages; ``history``: an unknown or history-less
-user embedded by the user tower from the history given to ``recommend``; ``cold``: no history
-at all, the user tower's "no history" vector."""
 
 
 class Recommender:
@@ -146,7 +141,9 @@ class Recommender:
         Returns:
             ``(item_ids, scores)``: object and float32 arrays of shape ``(n_users, k)``
             (``(k,)`` for a single user id). Slots that cannot be filled hold ``None`` and
-            ``-inf``. ``served_by_`` then holds, per user, ``model``, ``history`` or ``cold``.
+            ``-inf``. ``served_by_`` then holds, per user, ``model`` (a trained user, ranked
+            by both stages), ``history`` (embedded by the user tower from ``histories``) or
+            ``cold`` (no history at all: the user tower's "no history" vector).
 
         Raises:
             ValueError: ``k`` outside ``1..n_items``.
@@ -167,14 +164,11 @@ class Recommender:
         if trained.any():
             rows = np.flatnonzero(trained)
             users = index[rows]
-            full = model.score(users)
-            if filter_seen:
-                seen = model.train_[users]
-                full[np.repeat(np.arange(len(rows)), np.diff(seen.indptr)), seen.indices] = -np.inf
-            top = top_k(full, k, users)
-            ids[rows] = top
-            scores[rows] = np.where(
-                top >= 0, np.take_along_axis(full, np.maximum(top, 0), axis=1), -np.inf
+            ids[rows], scores[rows] = model.recommend(
+                users,
+                model.train_[users] if filter_seen else None,
+                N=k,
+                filter_already_liked_items=filter_seen,
             )
         served = np.where(trained, "model", "cold").astype(object)
         cold = np.flatnonzero(~trained)
@@ -191,7 +185,6 @@ class Recommender:
             )
         self.served_by_ = served
         names = np.where(ids >= 0, self.item_ids[np.maximum(ids, 0)], None)
-        scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
         return (names[0], scores[0]) if scalar else (names, scores)
 
     def _llm_path(

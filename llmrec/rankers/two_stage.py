@@ -25,9 +25,16 @@ from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
+from llmrec.evaluation.metrics import NDCG
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
 from llmrec.rankers.factorization import ALSConfig, ImplicitALS
-from llmrec.rankers.two_tower import TwoTower, TwoTowerConfig, padded_bags
+from llmrec.rankers.two_tower import (
+    TwoTower,
+    TwoTowerConfig,
+    padded_bags,
+    padded_kjt,
+    tag_tables,
+)
 from llmrec.retrieval.index import ItemIndex
 
 log = logging.getLogger(__name__)
@@ -116,7 +123,7 @@ def _ranks(candidates: np.ndarray, retrieved: np.ndarray) -> np.ndarray:
 def _ranker(config: TwoStageConfig, n_items: int, n_user_tags: int, n_item_tags: int):
     """torchrec's DLRM over the dense pair features and the sparse bags."""
     import torch
-    from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, PoolingType
+    from torchrec import EmbeddingBagCollection, EmbeddingBagConfig
     from torchrec.models.dlrm import DLRM
 
     dim = config.dim
@@ -127,17 +134,7 @@ def _ranker(config: TwoStageConfig, n_items: int, n_user_tags: int, n_item_tags:
                 name="item_table", embedding_dim=dim, num_embeddings=n_items, feature_names=["item"]
             )
         )
-    for name, size in (("user_tags", n_user_tags), ("item_tags", n_item_tags)):
-        if size:
-            tables.append(
-                EmbeddingBagConfig(
-                    name=f"{name}_table",
-                    embedding_dim=dim,
-                    num_embeddings=size,
-                    feature_names=[name],
-                    pooling=PoolingType.MEAN,
-                )
-            )
+    tables += tag_tables(dim, n_user_tags, n_item_tags)
     ebc = EmbeddingBagCollection(tables=tables, device=torch.device("cpu"))
     model = DLRM(
         embedding_bag_collection=ebc,
@@ -337,7 +334,6 @@ class TwoStage(RecommenderBase):
     def _logits(self, users: np.ndarray, candidates: np.ndarray, dense: np.ndarray):
         """Ranker logits ``(n, C)``; padding slots get -1e9."""
         import torch
-        from torchrec import KeyedJaggedTensor
 
         n, width = candidates.shape
         items = candidates.reshape(-1)
@@ -349,18 +345,7 @@ class TwoStage(RecommenderBase):
             rows["user_tags"] = np.repeat(self.user_tags[users], width, axis=0)
         if self.retriever.item_tags is not None:
             rows["item_tags"] = self.retriever.item_tags[safe]
-        keys = self._ranker.feature_keys
-        lengths, values = [], []
-        for key in keys:
-            row = rows.get(key, np.full((len(items), 1), -1, dtype=np.int64))
-            mask = row >= 0
-            lengths.append(mask.sum(axis=1))
-            values.append(row[mask])
-        kjt = KeyedJaggedTensor.from_lengths_sync(
-            keys=keys,
-            values=torch.from_numpy(np.concatenate(values).astype(np.int64)),
-            lengths=torch.from_numpy(np.concatenate(lengths).astype(np.int32)),
-        )
+        kjt = padded_kjt(self._ranker.feature_keys, rows, len(items))
         x = (dense.reshape(-1, dense.shape[-1]) - self.dense_mean) / self.dense_std
         logits = self._ranker(torch.from_numpy(x.astype(np.float32)), kjt).reshape(n, width)
         return logits.masked_fill(torch.from_numpy(~valid.reshape(n, width)), -1e9)
@@ -381,11 +366,7 @@ class TwoStage(RecommenderBase):
         with torch.inference_mode():
             logits = self._logits(users, candidates, dense).numpy()
         top = np.take_along_axis(candidates, np.argsort(-logits, axis=1)[:, :10], axis=1)
-        hits = _labels(top, truth)
-        gains = (hits / np.log2(np.arange(2, hits.shape[1] + 2))).sum(axis=1)
-        n_true = np.minimum(np.diff(truth.indptr), 10)
-        ideal = np.array([(1 / np.log2(np.arange(2, m + 2))).sum() for m in n_true])
-        return float(np.mean(gains / ideal))
+        return float(NDCG()(_labels(top, truth), np.diff(sp.csr_matrix(truth).indptr)).mean())
 
     def score(self, userids: np.ndarray) -> np.ndarray:
         """Ranker logits for each user's candidates; every other item scores below them all,

