@@ -1,4 +1,5 @@
-"""Seeded, deterministic train/valid/test splits: ``random``, ``temporal``, ``cold_items``."""
+"""Seeded, deterministic train/valid/test splits: ``random``, ``temporal``, ``chronological``,
+``cold_items``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from llmrec.datasets.dataset import Dataset
 from llmrec.errors import SplitError
 from llmrec.io import atomic_write, write_json
 
-SPLITS = ("random", "temporal", "cold_items")
+SPLITS = ("random", "temporal", "chronological", "cold_items")
 PUBLIC_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 
 
@@ -23,7 +24,7 @@ class Split:
 
     Attributes:
         dataset: the dataset it splits.
-        name: ``random``, ``temporal`` or ``cold_items``.
+        name: ``random``, ``temporal``, ``chronological`` or ``cold_items``.
         seed: the seed it was made with.
         train, valid, test: interaction rows (with ``user_idx``/``item_idx``).
         test_candidates: item indices that test ranks among (the held-out items of
@@ -91,20 +92,29 @@ def split(
 
     Args:
         dataset: the dataset.
-        name: ``random`` (per user, shuffled, ``ratios`` as RecBole's RS with group_by=user),
+        name: ``random`` (RecBole's per-user random order: ``eval_args`` order RO, group_by
+            user, split RS ``ratios``; each user's interactions shuffled, then cut by
+            ``ratios``; the same procedure, not RecBole's rows, as the RNG differs),
             ``temporal`` (per user, chronological leave-one-out: last item test, second-to-last
-            valid) or ``cold_items`` (a seeded ``cold_fraction`` of items held out; all their
-            interactions are test; the rest split per user into train/valid by ``ratios[:2]``).
-        seed: random seed; the same seed gives the same split.
-        ratios: train/valid/test ratios for ``random``.
+            valid), ``chronological`` (RecBole's order TO, group_by user, split RS ``ratios``:
+            each user's interactions by timestamp, ties in file order, the first ``ratios[0]``
+            train, the next ``ratios[1]`` valid, the latest test; RecBole sorts its min-max
+            normalised float32 timestamps, which tie times about a second apart, so a few
+            boundary rows can differ from RecBole's) or ``cold_items``
+            (a seeded ``cold_fraction`` of items held out; all their interactions are test; the
+            rest split per user into train/valid by ``ratios[:2]``). Part sizes per user follow
+            RecBole's ``_calcu_split_ids``.
+        seed: random seed; the same seed gives the same split (``temporal`` and
+            ``chronological`` do not use it).
+        ratios: train/valid/test ratios for ``random`` and ``chronological``.
         cold_fraction: share of items held out by ``cold_items``.
 
     Returns:
         The :class:`Split`.
 
     Raises:
-        SplitError: unknown name, missing timestamps for ``temporal``, an empty part, or a user
-            with test items but no training history.
+        SplitError: unknown name, missing timestamps for ``temporal`` or ``chronological``, an
+            empty part, or a user with test items but no training history.
     """
     inter = dataset.interactions
     candidates = None
@@ -112,11 +122,12 @@ def split(
         _check_ratios(ratios)
         part = _random_parts(inter, seed, ratios)
     elif name == "temporal":
-        if inter["timestamp"].isna().any():
-            raise SplitError(
-                f"temporal split of {dataset.name!r} needs timestamps; some are missing"
-            )
+        _require_timestamps(dataset, name)
         part = _temporal_parts(inter)
+    elif name == "chronological":
+        _check_ratios(ratios)
+        _require_timestamps(dataset, name)
+        part = _chronological_parts(inter, ratios)
     elif name == "cold_items":
         if not 0 < cold_fraction < 1:
             raise SplitError(f"cold_fraction must be in (0, 1), got {cold_fraction}")
@@ -141,6 +152,15 @@ def split(
 def _check_ratios(ratios: tuple[float, float, float]) -> None:
     if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-6:
         raise SplitError(f"ratios must be three non-negative numbers summing to 1, got {ratios}")
+
+
+def _require_timestamps(dataset: Dataset, name: str) -> None:
+    missing = int(dataset.interactions["timestamp"].isna().sum())
+    if missing:
+        raise SplitError(
+            f"{name} split of {dataset.name!r} needs timestamps; {missing} of "
+            f"{len(dataset.interactions)} interactions have none"
+        )
 
 
 def _split_counts(total: int, ratios: tuple[float, ...]) -> list[int]:
@@ -175,6 +195,15 @@ def _temporal_parts(inter: pd.DataFrame) -> pd.Series:
     part[(from_end == 1) & (size >= 2)] = 2
     part[(from_end == 2) & (size >= 3)] = 1
     return pd.Series(part, index=ordered.index).reindex(inter.index)
+
+
+def _chronological_parts(inter: pd.DataFrame, ratios: tuple[float, ...]) -> pd.Series:
+    # As RecBole: a stable sort of all rows by time, then a stable grouping by user, so equal
+    # timestamps keep the file order (which Dataset preserves).
+    by_time = np.argsort(inter["timestamp"].to_numpy(), kind="stable")
+    users = inter["user_idx"].to_numpy()[by_time]
+    order = by_time[np.argsort(users, kind="stable")]
+    return _assign_parts(inter.iloc[order], ratios).reindex(inter.index)
 
 
 def _assign_parts(ordered: pd.DataFrame, ratios: tuple[float, ...]) -> pd.Series:

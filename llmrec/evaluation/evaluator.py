@@ -20,12 +20,28 @@ DEFAULT_METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 
 @dataclass
 class EvalResult:
-    """Mean metric values, keyed ``"ndcg@10"``, plus ``coverage@K``, users and timing."""
+    """Mean metric values, keyed ``"ndcg@10"``, plus ``coverage@K``, users and timing.
+
+    Attributes:
+        metrics: mean metric values over the evaluated users.
+        n_users: users with at least one relevant item after exclusion and candidate restriction.
+        seconds: wall time of the ranking and scoring loop.
+        per_user: per-user metric arrays, aligned with ``users``; empty unless asked for.
+        users: int64 ``(n_users,)`` user indices evaluated, in order; None unless ``keep_top``.
+        top: int64 ``(n_users, max_k)`` ranked item indices, best first, ``-1`` where fewer
+            items could be ranked; None unless ``keep_top``.
+        truth: CSR ``(n_users, n_items)`` relevant items per evaluated user, after exclusion
+            and candidate restriction (what the metrics were computed against); None unless
+            ``keep_top``.
+    """
 
     metrics: dict[str, float]
     n_users: int
     seconds: float
     per_user: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    users: np.ndarray | None = field(default=None, repr=False)
+    top: np.ndarray | None = field(default=None, repr=False)
+    truth: sp.csr_matrix | None = field(default=None, repr=False)
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]
@@ -90,6 +106,7 @@ def evaluate_scores(
     batch_size: int = 1024,
     show_progress_bar: bool | None = None,
     keep_per_user: bool = False,
+    keep_top: bool = False,
 ) -> EvalResult:
     """Rank every item for every user with test items and score the top K.
 
@@ -103,6 +120,9 @@ def evaluate_scores(
         batch_size: users scored per call.
         show_progress_bar: tqdm bar over user batches; None shows it only on a terminal.
         keep_per_user: keep per-user metric arrays in the result.
+        keep_top: keep the evaluated users, their top ``max(ks)`` items and their effective
+            truth rows in the result (for significance tests, see
+            :mod:`llmrec.evaluation.significance`).
 
     Returns:
         :class:`EvalResult` with means over users who have at least one relevant item.
@@ -170,4 +190,7 @@ def evaluate_scores(
         n_users=len(users),
         seconds=time.perf_counter() - start,
         per_user=per_user if keep_per_user else {},
+        users=users.astype(np.int64) if keep_top else None,
+        top=all_top.astype(np.int64, copy=False) if keep_top else None,
+        truth=truth[users] if keep_top else None,
     )

@@ -13,7 +13,11 @@ def _pairs(frame: pd.DataFrame) -> set[tuple[int, int]]:
     return set(zip(frame.user_idx, frame.item_idx, strict=True))
 
 
-@pytest.mark.parametrize("name", ["random", "temporal", "cold_items"])
+def _pairs_ids(frame: pd.DataFrame) -> set[tuple[str, str]]:
+    return set(zip(frame.user_id, frame.item_id, strict=True))
+
+
+@pytest.mark.parametrize("name", ["random", "temporal", "chronological", "cold_items"])
 def test_partition_is_disjoint_complete_and_seeded(ml100k, name):
     a, b = split(ml100k, name, seed=7), split(ml100k, name, seed=7)
     parts = [_pairs(a.train), _pairs(a.valid), _pairs(a.test)]
@@ -45,6 +49,49 @@ def test_temporal_holds_out_the_latest(ml100k):
     test = s.test.set_index("user_idx")["timestamp"]
     assert (last_train <= valid.reindex(last_train.index)).all()
     assert (valid <= test.reindex(valid.index)).all()
+
+
+def test_chronological_is_per_user_8_1_1_in_time_order(ml100k):
+    s = split(ml100k, "chronological", seed=1)
+    last = {p: getattr(s, p).groupby("user_idx")["timestamp"] for p in ("train", "valid", "test")}
+    assert (last["train"].max() <= last["valid"].min().reindex(last["train"].max().index)).all()
+    valid_max = last["valid"].max()
+    assert (valid_max <= last["test"].min().reindex(valid_max.index)).all()
+    sizes = ml100k.interactions.groupby("user_idx").size()
+    expected = pd.DataFrame(
+        [_split_counts(int(n), (0.8, 0.1, 0.1)) for n in sizes], index=sizes.index
+    )
+    for k, part in enumerate(("train", "valid", "test")):
+        got = getattr(s, part).groupby("user_idx").size().reindex(sizes.index, fill_value=0)
+        assert (got == expected[k]).all(), part
+    # Time order, not the seed, decides the split.
+    other = split(ml100k, "chronological", seed=2)
+    pd.testing.assert_frame_equal(s.test, other.test)
+
+
+def test_chronological_by_hand():
+    # u1: ten items; i and j tie at t=8 across the train/valid boundary, so file order decides.
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u1"] * 10 + ["u2", "u2"],
+            "item_id": [*"abcdefghij", "x", "y"],
+            "timestamp": [10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 20, 5],
+        }
+    )
+    s = split(Dataset("hand", frame, None, None, "x"), "chronological")
+    assert _pairs_ids(s.train) == {("u1", i) for i in "bcdefghi"} | {("u2", "y")}
+    assert _pairs_ids(s.valid) == {("u1", "j")}
+    # RecBole's counts for 2 interactions are [1, 0, 1]: the earliest trains, the latest tests.
+    assert _pairs_ids(s.test) == {("u1", "a"), ("u2", "x")}
+
+
+def test_chronological_needs_timestamps_and_valid_ratios(ml100k):
+    frame = pd.DataFrame({"user_id": ["u"] * 3, "item_id": ["a", "b", "c"]})
+    data = Dataset("no-time", frame, None, None, "x")
+    with pytest.raises(SplitError, match="chronological split of 'no-time' needs timestamps; 3 of"):
+        split(data, "chronological")
+    with pytest.raises(SplitError, match="summing to 1"):
+        split(ml100k, "chronological", ratios=(0.9, 0.2, 0.1))
 
 
 def test_cold_items_never_in_train_or_valid(ml100k):

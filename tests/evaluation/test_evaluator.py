@@ -86,3 +86,27 @@ def test_ml1m_full_ranking_at_scale():
     result = evaluate_scores(model.score, s.matrix("test"), exclude=s.matrix("train+valid"))
     assert result.n_users == 6040
     assert 0.0 < result["ndcg@10"] < 1.0
+
+
+def test_keep_top_fields():
+    truth = sp.csr_matrix(np.array([[0, 1, 0, 1, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]]))
+    seen = sp.csr_matrix(np.array([[0, 0, 0, 1, 0], [1, 1, 1, 0, 0], [0, 0, 1, 0, 0]]))
+    scores = np.arange(15, dtype=np.float32).reshape(3, 5)
+    plain = evaluate_scores(_fixed(scores), truth, exclude=seen, ks=[2, 4])
+    assert plain.users is None and plain.top is None and plain.truth is None
+    result = evaluate_scores(_fixed(scores), truth, exclude=seen, ks=[2, 4], keep_top=True)
+    # user 1's only relevant item is excluded, so only user 0 is evaluated
+    assert result.users.tolist() == [0]
+    assert result.users.dtype == np.int64 and result.top.dtype == np.int64
+    assert result.top.tolist() == [[4, 2, 1, 0]]
+    assert result.truth.shape == (1, 5)
+    assert result.truth.indices.tolist() == [1]
+    # user 1 now has one relevant item and only two rankable ones: the rest is padded
+    truth2 = sp.csr_matrix(np.array([[0, 1, 0, 1, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 0]]))
+    padded = evaluate_scores(
+        _fixed(scores), truth2, exclude=seen, ks=[4], keep_top=True, candidates=np.arange(1, 5)
+    )
+    assert padded.users.tolist() == [0, 1]
+    assert padded.top.shape == (2, 4)
+    assert padded.top.tolist() == [[4, 2, 1, -1], [4, 3, -1, -1]]
+    assert padded.truth.toarray().tolist() == [[0, 1, 0, 0, 0], [0, 0, 0, 1, 0]]
