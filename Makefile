@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test lint format experiments-baselines experiments-text experiments-text-variants \
 	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval \
-	experiments-two-tower bench-two-tower experiments-two-stage bench-two-stage clean
+	experiments-two-tower bench-two-tower experiments-two-stage bench-two-stage experiments-fair clean
 
 setup: $(STAMP)
 
@@ -70,6 +70,10 @@ bench-two-tower: setup
 # The pipeline on ml-100k and ml-1m (random, temporal, cold_items): metrics, wall time, peak memory.
 experiments-two-stage: setup
 	bash experiments/two_stage/run.sh
+
+# The fair comparison: 3 seeds, one protocol, tuned baselines, significance (issue 12).
+experiments-fair: setup
+	bash experiments/fair/run.sh $(SETTINGS)
 
 bench-two-stage: setup
 	$(BIN)/python experiments/two_stage/latency.py --dataset ml-100k --calls 300

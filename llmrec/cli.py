@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -12,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmrec.datasets import SPLITS, load, split
+from llmrec.datasets import SPLITS, DatasetFilters, apply_filters, load, split
 from llmrec.errors import LLMRecError
-from llmrec.evaluation import build_report, print_table, resolve_model, run_model, write_report
+from llmrec.evaluation import print_table, resolve_model, run_study, write_report
 from llmrec.rankers.base import make_config
 
 app = typer.Typer(
@@ -71,37 +73,65 @@ def data_split(
     console.print(f"wrote {out}/train.parquet, valid.parquet, test.parquet, split.json")
 
 
+FilterOpts = {
+    "min_rating": typer.Option(
+        "--min-rating", help="Keep interactions rated at least this (RecBole's val_interval)."
+    ),
+    "user_core": typer.Option(
+        "--user-core", help="Iterative k-core: users keep >= this many interactions."
+    ),
+    "item_core": typer.Option(
+        "--item-core", help="Iterative k-core: items keep >= this many interactions."
+    ),
+}
+
+
 def _evaluate(
     dataset: str,
     split_name: str,
-    seed: int,
+    seeds: list[int],
     models: str,
     ks: list[int],
     out: Path | None,
     tune: bool,
+    protocol: str = "holdout",
+    filters: dict | None = None,
+    stat_test: str = "student",
 ) -> dict:
-    start = time.perf_counter()
     try:
+        if out is not None:
+            _check_writable(out)
         specs = [resolve_model(m.strip()) for m in models.split(",") if m.strip()]
-        data = split(load(dataset), split_name, seed)
+        data = apply_filters(load(dataset), DatasetFilters(**(filters or {})))
+    except (LLMRecError, ValueError) as exc:
+        _fail(exc)
+
+    def announce(seed: int, spec) -> None:
+        grid = " (grid search on valid)" if tune and spec.grid else ""
+        console.print(f"[cyan]seed {seed}[/cyan] fit {spec.name}{grid}")
+
+    try:
+        report = run_study(
+            data, split_name, seeds, specs, ks, protocol, tune, stat_test, on_model=announce
+        )
     except LLMRecError as exc:
         _fail(exc)
-    records = []
-    for spec in specs:
-        console.print(
-            f"[cyan]fit[/cyan] {spec.name}"
-            + (" (grid search on valid)" if tune and spec.grid else "")
-        )
-        try:
-            records.append(run_model(spec, data, ks, tune=tune))
-        except LLMRecError as exc:
-            _fail(exc)
-    report = build_report(data, records, ks, time.perf_counter() - start)
     print_table(report, console)
     if out is not None:
         write_report(out, report)
         console.print(f"wrote {out}")
     return report
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before a long run, not after it, when the report cannot be written."""
+    parent = out.resolve().parent
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file path for the JSON report")
+    if not parent.is_dir():
+        raise ValueError(f"--out {out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"--out {out}: folder {parent} is not writable")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -111,7 +141,10 @@ def evaluate(
         str, typer.Option("--dataset", help="Dataset name, preset or path.")
     ] = "ml-100k",
     split_name: SplitOpt = "random",
-    seed: SeedOpt = 42,
+    seeds: Annotated[
+        list[str] | None,
+        typer.Option("--seeds", "--seed", help="Split seeds: --seeds 1 2 3 (or 1,2,3)."),
+    ] = None,
     models: Annotated[
         str,
         typer.Option(
@@ -125,9 +158,47 @@ def evaluate(
     tune: Annotated[
         bool, typer.Option("--tune", help="Grid-search each preset's grid on valid.")
     ] = False,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            help="holdout: all fit on train, valid picks and early-stops; refit: then all "
+            "refit on train+valid with the picks.",
+        ),
+    ] = "holdout",
+    stat_test: Annotated[
+        str, typer.Option("--stat-test", help="Paired test over users: student, fisher, tukey.")
+    ] = "student",
+    min_rating: Annotated[float | None, FilterOpts["min_rating"]] = None,
+    user_core: Annotated[int | None, FilterOpts["user_core"]] = None,
+    item_core: Annotated[int | None, FilterOpts["item_core"]] = None,
 ) -> None:
-    """Fit models on a split and report full-ranking metrics side by side."""
-    _evaluate(dataset, split_name, seed, models, _cutoffs(k, ctx.args), out, tune)
+    """Fit models on the same splits under one protocol and report full-ranking metrics
+    (mean ± std over seeds, paired significance tests against the best model)."""
+    _evaluate(
+        dataset,
+        split_name,
+        _seed_list(seeds),
+        models,
+        _cutoffs(k, ctx.args),
+        out,
+        tune,
+        protocol,
+        {"min_rating": min_rating, "user_core": user_core, "item_core": item_core},
+        stat_test,
+    )
+
+
+def _seed_list(values: list[str] | None) -> list[int]:
+    """``--seeds 1,2,3`` or repeated ``--seeds``; ``main`` turns ``--seeds 1 2 3`` into the
+    repeated form."""
+    if not values:
+        return [42]
+    parts = [p.strip() for v in values for p in v.split(",")]
+    bad = [p for p in parts if not p.lstrip("-").isdigit()]
+    if bad or not parts:
+        _fail(ValueError(f"--seeds takes integers, got {bad or values}"))
+    return [int(p) for p in parts]
 
 
 def _cutoffs(k: list[int] | None, extra: list[str]) -> list[int]:
@@ -328,8 +399,8 @@ def train(
         str, typer.Option("--model", help="A two_stage preset name or YAML path.")
     ] = "two-stage",
 ) -> None:
-    """Fit the two-stage pipeline on a split's train (valid trains the ranker), report test
-    metrics, and save the model folder."""
+    """Fit the two-stage pipeline on a split's train (the ranker learns from a holdout of
+    train; valid is not used), report test metrics, and save the model folder."""
     from llmrec.evaluation import evaluate_scores
     from llmrec.pipeline import Recommender
     from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
@@ -347,7 +418,6 @@ def train(
             data.train,
             items=data.dataset.items,
             users=data.dataset.users,
-            valid=data.valid,
             text_columns=data.dataset.text_columns,
         )
         fit_seconds = time.perf_counter() - start
@@ -408,28 +478,51 @@ def recommend(
     console.print(table)
 
 
-DEMO_MODELS = "pop,als,bpr,recbole:BPR,text,two-stage"
+DEMO_MODELS = "pop,als,item-knn,ease,recbole:SLIMElastic,text,two-stage,two-stage-no-llm"
 
 
 @app.command()
 def demo(
     models: Annotated[
         str,
-        typer.Option("--models", help="Models to run (add recbole:LightGCN: ~20 min on 2 cores)."),
+        typer.Option(
+            "--models",
+            help="Models to run (recbole:MultiVAE adds ~2 min, recbole:LightGCN ~10 min).",
+        ),
     ] = DEMO_MODELS,
     out: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here.")] = None,
 ) -> None:
-    """The main job on the embedded default data: ml-100k, random split, the baselines, text
-    similarity and the two-stage LLM pipeline, side by side."""
+    """The main job on the embedded default data: ml-100k, random split, the strong baselines,
+    text similarity and the two-stage LLM pipeline (with and without LLM features), all fit on
+    the same train interactions (holdout protocol), side by side."""
     console.print(
-        "[bold]llmrec demo[/bold]: ml-100k (shipped with recbole), random 8:1:1 split, seed 42. "
+        "[bold]llmrec demo[/bold]: ml-100k (shipped with recbole), random 8:1:1 split, seed 42, "
+        "holdout protocol (every model fits on train; valid only picks and early-stops). "
         "Presets in rankers/ hold the hyper-parameters tuned on valid."
     )
-    _evaluate("ml-100k", "random", 42, models, [10, 20], out, tune=False)
+    _evaluate("ml-100k", "random", [42], models, [10, 20], out, tune=False)
+
+
+def expand_seeds(argv: list[str]) -> list[str]:
+    """``--seeds 1 2 3`` -> ``--seeds 1 --seeds 2 --seeds 3`` (click options take one value)."""
+    out, i = [], 0
+    while i < len(argv):
+        out.append(argv[i])
+        if argv[i] == "--seeds":
+            j = i + 1
+            while j < len(argv) and argv[j].lstrip("-").replace(",", "").isdigit():
+                if j > i + 1:
+                    out.append("--seeds")
+                out.append(argv[j])
+                j += 1
+            i = j
+            continue
+        i += 1
+    return out
 
 
 def main() -> None:
-    app()
+    app(args=expand_seeds(sys.argv[1:]), prog_name="llmrec")
 
 
 if __name__ == "__main__":

@@ -58,11 +58,14 @@ class Recommender:
         train: pd.DataFrame,
         items: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
-        valid: pd.DataFrame | None = None,
         text_columns: dict[str, str] | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
         """Encode the items, train both stages and build the candidate index.
+
+        The ranker learns from a holdout of ``train`` itself (each user's latest
+        ``config.holdout`` share when there are timestamps), then stage one refits on all of
+        ``train``, so ``recommend`` never returns an item given here (with ``filter_seen``).
 
         Args:
             train: interactions with ``user_id``, ``item_id`` and optional ``rating``,
@@ -70,13 +73,11 @@ class Recommender:
             items: item metadata with ``item_id`` and a title column (genres, year optional);
                 every item to recommend must be here or in ``train``.
             users: user attributes with ``user_id`` (optional).
-            valid: held-out interactions for early stopping and the ranker; without it a
-                seeded ``config.holdout`` fraction of each user's train items is held out.
             text_columns: text role -> column overrides (``{"title": "name"}``).
             show_progress_bar: progress bars; None shows them on a terminal.
 
         Raises:
-            DataError: empty or malformed tables, items without a title, unknown ids in valid.
+            DataError: empty or malformed tables, items without a title.
         """
         if train is None or len(train) == 0:
             raise DataError("empty train set: no interactions to learn from")
@@ -86,20 +87,12 @@ class Recommender:
         columns = resolve_text_columns(items, text_columns)
         data = Dataset("train", train, items, users, checksum, text_columns=columns)
         ratings = data.user_items(values="rating")
-        valid_matrix = None
-        if valid is not None and len(valid):
-            frame = valid.assign(
-                user_idx=data.user_index(valid["user_id"].astype(str)),
-                item_idx=data.item_index(valid["item_id"].astype(str)),
-            )
-            valid_matrix = data.user_items(frame)
         self.user_ids, self.item_ids = data.user_ids, data.item_ids
         self._user_lookup = pd.Index(self.user_ids)
         self._item_lookup = pd.Index(self.item_ids)
         self.data_checksum = checksum
         self.model = TwoStage(self.config).fit(
             ratings,
-            valid=valid_matrix,
             item_texts=item_text(data.items, columns).tolist(),
             features=side_features(data, data.interactions),
             show_progress_bar=show_progress_bar,

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 from typer.testing import CliRunner
 
-from llmrec.cli import app
+from llmrec.cli import app, expand_seeds
 
 runner = CliRunner()
 
@@ -55,19 +55,57 @@ def test_evaluate_writes_report(ml100k, tmp_path):
         "5",
         "10",
         "--tune",
+        "--seeds",
+        "1",
+        "--seeds",
+        "2",
+        "--protocol",
+        "refit",
         "--out",
         str(out),
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert [m["name"] for m in report["models"]] == ["pop", "als"]
+    assert report["seeds"] == [1, 2] and report["protocol"]["name"] == "refit"
+    assert [m["name"] for m in report["runs"]["1"]] == ["pop", "als"]
     assert report["dataset"]["checksum"] and report["versions"]["implicit"] == "0.7.3"
-    assert report["split"]["seed"] == 42 and report["ks"] == [5, 10]
-    als = report["models"][1]
-    assert len(als["tuning"]["trials"]) == 18
-    assert als["test"]["ndcg@10"] > report["models"][0]["test"]["ndcg@10"]
-    assert "ndcg@10" in result.output
+    assert [s["seed"] for s in report["splits"]] == [1, 2] and report["ks"] == [5, 10]
+    als = report["runs"]["2"][1]
+    assert len(als["tuning"]["trials"]) == 6 and als["protocol"] == "refit"
+    assert als["config"]["seed"] == 2 and "refit_overrides" in als
+    summary = report["summary"]
+    assert summary["als"]["test"]["ndcg@10"]["mean"] > summary["pop"]["test"]["ndcg@10"]["mean"]
+    sig = report["significance"]
+    assert (
+        sig["pairs"]["pop"]["als"]["significant"] and sig["pairs"]["pop"]["als"]["better"] == "als"
+    )
+    assert "ndcg@10" in result.output and "worse p=" in result.output
+
+
+def test_seeds_expand_like_the_issue_spells_them():
+    assert expand_seeds(["evaluate", "--seeds", "1", "2", "3", "--k", "10"]) == [
+        "evaluate",
+        "--seeds",
+        "1",
+        "--seeds",
+        "2",
+        "--seeds",
+        "3",
+        "--k",
+        "10",
+    ]
+
+
+def test_protocol_seed_and_filter_errors(ml100k, tmp_path):
+    data = _small_csv(ml100k, tmp_path)
+    base = ["evaluate", "--dataset", str(data), "--models", "pop"]
+    result = runner.invoke(app, [*base, "--protocol", "cheat"])
+    assert result.exit_code == 2 and "unknown protocol 'cheat'" in result.output
+    result = runner.invoke(app, [*base, "--seeds", ","])
+    assert result.exit_code == 2 and "--seeds" in result.output
+    result = runner.invoke(app, [*base, "--user-core", "100000"])
+    assert result.exit_code == 2 and "user_core" in result.output
 
 
 def test_evaluate_cold_items_reports_both_rankings(ml100k, tmp_path):
@@ -85,10 +123,11 @@ def test_evaluate_cold_items_reports_both_rankings(ml100k, tmp_path):
         str(out),
     ]
     assert runner.invoke(app, args).exit_code == 0
-    record = json.loads(out.read_text())["models"][0]
+    report = json.loads(out.read_text())
+    record = report["runs"]["42"][0]
     # ID models know nothing of held-out items: on the full catalogue they find none of them
     assert record["test_full_catalogue"]["recall@20"] == 0.0
-    assert "held_out_items" in json.loads(out.read_text())["split"]
+    assert "held_out_items" in report["splits"][0]
 
 
 def test_errors_are_clear():

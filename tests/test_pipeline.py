@@ -17,9 +17,27 @@ def fitted(ml100k_small, shared_cache):
         mp.setenv("LLMREC_CACHE_DIR", str(shared_cache))
         data = split(ml100k_small, "random", 42)
         rec = Recommender(**FAST).fit(
-            data.train, items=ml100k_small.items, users=ml100k_small.users, valid=data.valid
+            data.train, items=ml100k_small.items, users=ml100k_small.users
         )
         yield rec, data
+
+
+def test_recommend_never_returns_what_fit_was_given(fitted):
+    """Every train item of every user is filtered, including the ranker's holdout."""
+    rec, data = fitted
+    users = sorted(data.train["user_id"].unique())
+    ids, _ = rec.recommend(users, k=20)
+    given = data.train.groupby("user_id")["item_id"].agg(set)
+    assert not any(given[u] & set(row) for u, row in zip(users, ids, strict=True))
+    # Unfiltered, fit's items are still ranked (below every candidate, as stage one skips
+    # them): over the whole catalogue they all come back.
+    some = users[:5]
+    n_items = len(rec.item_ids)
+    unfiltered, _ = rec.recommend(some, k=n_items, filter_seen=False)
+    filtered, _ = rec.recommend(some, k=n_items)
+    for user, full, kept in zip(some, unfiltered, filtered, strict=True):
+        assert given[user] <= set(full) and not given[user] & set(kept)
+        assert sum(i is None for i in kept) == len(given[user])
 
 
 def test_recommend_shapes_ids_and_filtering(fitted):

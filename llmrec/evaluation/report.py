@@ -12,15 +12,32 @@ from rich.console import Console
 from rich.table import Table
 
 from llmrec.datasets.splits import Split
+from llmrec.evaluation.runner import PROTOCOLS
 from llmrec.io import library_versions, write_json
+
+REPORT_VERSION = 2
+TABLE_COLUMNS = ("ndcg@10", "recall@20", "mrr@10")
 
 
 def build_report(
-    split: Split, records: list[dict[str, Any]], ks: Sequence[int], wall_seconds: float
+    splits: Sequence[Split],
+    protocol: str,
+    records: dict[int, list[dict[str, Any]]],
+    summary: dict[str, Any],
+    significance: dict[str, Any] | None,
+    ks: Sequence[int],
+    wall_seconds: float,
 ) -> dict[str, Any]:
-    """Everything needed to reproduce and compare: data checksum, split, configs, versions."""
-    dataset = split.dataset
+    """Everything needed to reproduce and compare: data checksum and filters, splits, protocol,
+    configs, per-seed records, the summary over seeds, significance tests and versions."""
+    dataset = splits[0].dataset
+    ranking = (
+        "full ranking over all items; train items excluded for valid, train+valid items "
+        "excluded for test"
+        + ("; test ranks only the held-out items" if splits[0].test_candidates is not None else "")
+    )
     return {
+        "report_version": REPORT_VERSION,
         "command": " ".join(["llmrec", *sys.argv[1:]]),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(wall_seconds, 2),
@@ -30,16 +47,17 @@ def build_report(
             "users": dataset.n_users,
             "items": dataset.n_items,
             "interactions": len(dataset.interactions),
+            "filters": getattr(dataset, "filters", {}),
         },
-        "split": split.describe(),
-        "protocol": (
-            "full ranking over all items; train items excluded for valid, train+valid items "
-            "excluded for test"
-            + ("; test ranks only the held-out items" if split.test_candidates is not None else "")
-        ),
+        "split": splits[0].name,
+        "seeds": [s.seed for s in splits],
+        "splits": [s.describe() for s in splits],
+        "protocol": {"name": protocol, "fit": PROTOCOLS[protocol], "ranking": ranking},
         "ks": list(ks),
         "versions": library_versions(),
-        "models": records,
+        "summary": summary,
+        "significance": significance,
+        "runs": {str(seed): runs for seed, runs in records.items()},
     }
 
 
@@ -48,37 +66,50 @@ def write_report(path: str | Path, report: dict[str, Any]) -> Path:
     return write_json(path, report)
 
 
+def verdicts(report: dict[str, Any]) -> dict[str, str]:
+    """Per model, how it compares on the significance metric with the model of the best mean:
+    ``best``, ``n.s.`` (p >= alpha) or ``worse (p=...)``."""
+    sig = report.get("significance")
+    if not sig:
+        return {}
+    best = max(sig["means"], key=sig["means"].get)
+    out = {best: "best"}
+    for name in sig["means"]:
+        if name != best:
+            pair = sig["pairs"][name][best]
+            p = pair["p_value"]
+            shown = "<0.001" if p < 0.001 else f"{p:.3f}"
+            out[name] = f"worse p={shown}" if pair["significant"] else f"n.s. p={shown}"
+    return out
+
+
 def print_table(report: dict[str, Any], console: Console | None = None) -> None:
-    """A rich table of test metrics, one row per model."""
+    """Test metrics per model, mean ± std over seeds, and the significance verdicts."""
     console = console or Console()
-    ks = report["ks"]
-    split = report["split"]
-    title = f"{report['dataset']['name']} · {split['split']} split · seed {split['seed']} · test"
+    seeds = report["seeds"]
+    title = (
+        f"{report['dataset']['name']} · {report['split']} · {report['protocol']['name']} · "
+        f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))} · test"
+    )
     table = Table(title=title)
-    table.add_column("model")
-    columns = [f"{m}@{k}" for k in ks for m in ("ndcg", "recall")] + [
-        f"mrr@{ks[0]}",
-        f"coverage@{ks[0]}",
-    ]
+    table.add_column("model", overflow="fold")
+    columns = [c for c in TABLE_COLUMNS if c in next(iter(report["summary"].values()))["test"]]
     for col in columns:
         table.add_column(col, justify="right")
     table.add_column("fit s", justify="right")
-    best = {c: max(r["test"][c] for r in report["models"]) for c in columns}
-    for record in report["models"]:
+    marks = verdicts(report)
+    if marks:
+        table.add_column(f"vs best ({report['significance']['stat_test']})")
+    summary = report["summary"]
+    best = {c: max(s["test"][c]["mean"] for s in summary.values()) for c in columns}
+    for name, entry in summary.items():
         cells = []
         for col in columns:
-            value = record["test"][col]
-            text = f"{value:.4f}"
-            cells.append(f"[bold]{text}[/bold]" if value == best[col] else text)
-        table.add_row(record["name"], *cells, f"{record['fit_seconds']:.1f}")
+            stat = entry["test"][col]
+            text = f"{stat['mean']:.4f}" + (f"±{stat['std']:.4f}" if len(seeds) > 1 else "")
+            cells.append(f"[bold]{text}[/bold]" if stat["mean"] == best[col] else text)
+        row = [name, *cells, f"{entry['fit_seconds']['mean']:.1f}"]
+        if marks:
+            row.append(marks.get(name, ""))
+        table.add_row(*row)
     console.print(table)
-    if any("test_full_catalogue" in r for r in report["models"]):
-        full = Table(title="same models, test ranked over the full catalogue")
-        full.add_column("model")
-        for col in columns:
-            full.add_column(col, justify="right")
-        for record in report["models"]:
-            full.add_row(
-                record["name"], *(f"{record['test_full_catalogue'][c]:.4f}" for c in columns)
-            )
-        console.print(full)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import scipy.sparse as sp
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -22,6 +25,7 @@ from llmrec.rankers.base import REGISTRY, RecommenderBase, make_config
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRESET_DIR = PROJECT_ROOT / "rankers"
 TUNING_METRIC = "ndcg@10"
+log = logging.getLogger(__name__)
 
 
 class ModelSpec(BaseModel):
@@ -77,36 +81,66 @@ def resolve_model(name: str) -> ModelSpec:
     )
 
 
+PROTOCOLS = {
+    "holdout": (
+        "every model fits on train; valid only picks hyper-parameters and stops training early; "
+        "test ranks exclude train and valid items"
+    ),
+    "refit": (
+        "hyper-parameters and epoch counts are picked on valid as in holdout, then every model "
+        "refits on train+valid with them; test ranks exclude train and valid items"
+    ),
+}
+
+
+@dataclass
+class ModelRun:
+    """One model's run on one split: the JSON-ready record and the test evaluation."""
+
+    record: dict[str, Any]
+    test: EvalResult
+
+
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    return protocol
+
+
 def run_model(
     spec: ModelSpec,
     split: Split,
     ks: Sequence[int] = (10, 20),
     tune: bool = False,
+    protocol: str = "holdout",
     show_progress_bar: bool | None = None,
-) -> dict[str, Any]:
-    """Fit ``spec`` on train (best grid point by valid NDCG@10 when ``tune``) and evaluate.
+    keep_top: bool = False,
+) -> ModelRun:
+    """Fit ``spec`` under ``protocol`` (best grid point by valid NDCG@10 when ``tune``) and
+    evaluate.
 
-    Valid is ranked excluding train items; test excluding train and valid items, among the
-    split's test candidates (the full catalogue too, when candidates are restricted).
+    Every model sees the same interactions: train under ``holdout`` (valid only for choosing
+    and early stopping), train+valid under ``refit`` (refitted with the chosen grid point and
+    epoch count, no valid). Valid is ranked excluding train items; test excluding train and
+    valid items, among the split's test candidates (the full catalogue too, when candidates are
+    restricted).
 
     Returns:
-        A JSON-ready record: config, tuning trials, fit time and valid/test metrics.
+        The JSON-ready record (config, tuning trials, fit time, valid/test metrics) and the
+        test :class:`EvalResult` (with top lists when ``keep_top``).
     """
+    check_protocol(protocol)
     valid = split.matrix("valid")
-    train_by_values: dict[str, sp.csr_matrix] = {}
     item_texts = None
     features = side_features(split.dataset, split.train)
     trials = spec.trials() if tune else [{}]
-    best: tuple[RecommenderBase, EvalResult, float] | None = None
+    best: tuple[RecommenderBase, EvalResult, float, dict[str, Any]] | None = None
     history = []
     for overrides in trials:
         model = spec.build(overrides)
-        values = "rating" if model.uses_ratings else "ones"
-        if values not in train_by_values:
-            train_by_values[values] = split.matrix("train", values=values)
-        train = train_by_values[values]
         if model.needs_item_texts and item_texts is None:
             item_texts = item_text(split.dataset.items, split.dataset.text_columns).tolist()
+        train = _matrix(split, "train", model)
         start = time.perf_counter()
         model.fit(
             train,
@@ -119,24 +153,44 @@ def run_model(
         valid_result = evaluate_scores(model.score, valid, exclude=train, ks=ks)
         score = valid_result.metrics[TUNING_METRIC]
         history.append({"params": overrides, "valid": score})
+        log.info("%s %s: valid %s %.4f", spec.name, overrides or "preset", TUNING_METRIC, score)
         if best is None or score > best[1].metrics[TUNING_METRIC]:
-            best = (model, valid_result, fit_seconds)
-    model, valid_result, fit_seconds = best
+            best = (model, valid_result, fit_seconds, overrides)
+    model, valid_result, fit_seconds, chosen = best
+    record: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "protocol": protocol}
+    if protocol == "refit":
+        refit_overrides = {**chosen, **model.refit_overrides()}
+        record["refit_overrides"] = refit_overrides
+        model = spec.build(refit_overrides)
+        start = time.perf_counter()
+        model.fit(
+            _matrix(split, "train+valid", model),
+            valid=None,
+            item_texts=item_texts,
+            features=side_features(split.dataset, pd.concat([split.train, split.valid])),
+            show_progress_bar=show_progress_bar,
+        )
+        fit_seconds = time.perf_counter() - start
     exclude = split.matrix("train+valid")
     test = split.matrix("test")
     test_result = evaluate_scores(
-        model.score, test, exclude=exclude, ks=ks, candidates=split.test_candidates
+        model.score,
+        test,
+        exclude=exclude,
+        ks=ks,
+        candidates=split.test_candidates,
+        keep_top=keep_top,
     )
-    record: dict[str, Any] = {
-        "name": spec.name,
-        "kind": spec.kind,
-        "config": model.config.model_dump(),
-        "fit_seconds": round(fit_seconds, 3),
-        "eval_seconds": round(test_result.seconds, 3),
-        "valid": valid_result.metrics,
-        "test": test_result.metrics,
-        "test_users": test_result.n_users,
-    }
+    record.update(
+        {
+            "config": model.config.model_dump(),
+            "fit_seconds": round(fit_seconds, 3),
+            "eval_seconds": round(test_result.seconds, 3),
+            "valid": valid_result.metrics,
+            "test": test_result.metrics,
+            "test_users": test_result.n_users,
+        }
+    )
     if tune and spec.grid:
         record["tuning"] = {
             "metric": f"valid {TUNING_METRIC}",
@@ -146,4 +200,8 @@ def run_model(
     if split.test_candidates is not None:
         full = evaluate_scores(model.score, test, exclude=exclude, ks=ks)
         record["test_full_catalogue"] = full.metrics
-    return record
+    return ModelRun(record, test_result)
+
+
+def _matrix(split: Split, part: str, model: RecommenderBase) -> sp.csr_matrix:
+    return split.matrix(part, values="rating" if model.uses_ratings else "ones")

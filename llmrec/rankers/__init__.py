@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from llmrec.rankers.base import REGISTRY, RecommenderBase, RecommenderConfig, make_config
 from llmrec.rankers.factorization import ImplicitALS, ImplicitBPR
+from llmrec.rankers.linear import EASE
+from llmrec.rankers.neighbours import ItemKNN
 from llmrec.rankers.popularity import Popularity
 from llmrec.rankers.recbole_model import RecBoleModel
 from llmrec.rankers.text_similarity import TextSimilarity
@@ -11,9 +13,11 @@ from llmrec.rankers.two_stage import TwoStage
 from llmrec.rankers.two_tower import TwoTower
 
 __all__ = [
+    "EASE",
     "REGISTRY",
     "ImplicitALS",
     "ImplicitBPR",
+    "ItemKNN",
     "Popularity",
     "RecBoleModel",
     "RecommenderBase",

@@ -99,6 +99,14 @@ class RecommenderBase(ABC):
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore from ``_state``'s arrays."""
 
+    def refit_overrides(self) -> dict[str, Any]:
+        """Config overrides that refit this model without ``valid``, as ``fit`` chose with it.
+
+        The ``refit`` protocol fits again on train+valid with no held-out data left to stop
+        on, so a model that early-stopped on valid reports the epochs it kept here.
+        """
+        return {}
+
     def item_vectors(self) -> np.ndarray:
         """Item embedding matrix ``(n_items, d)``; models without one raise TypeError."""
         raise TypeError(f"{type(self).__name__} has no item vectors, so no similar_items")

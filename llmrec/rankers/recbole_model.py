@@ -58,9 +58,7 @@ class RecBoleModel(RecommenderBase):
         features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
     ) -> Self:
-        if valid is None:
-            raise ValueError("RecBole models early-stop on valid: call fit(train, valid=...)")
-        if valid.shape != user_items.shape:
+        if valid is not None and valid.shape != user_items.shape:
             raise ValueError(f"valid has shape {valid.shape}, train has {user_items.shape}")
         os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
         n_users, self.n_items = user_items.shape
@@ -77,8 +75,10 @@ class RecBoleModel(RecommenderBase):
         return self
 
     def _train(
-        self, tmp: Path, train: sp.csr_matrix, valid: sp.csr_matrix, show_progress: bool
+        self, tmp: Path, train: sp.csr_matrix, valid: sp.csr_matrix | None, show_progress: bool
     ) -> tuple[Any, Any]:
+        """Train with early stopping on ``valid``; without it, for exactly ``epochs`` epochs
+        (RecBole's ``eval_step: 0``), keeping the last."""
         import torch
         from recbole.config import Config
         from recbole.data import create_dataset, data_preparation
@@ -86,8 +86,10 @@ class RecBoleModel(RecommenderBase):
 
         data_dir = tmp / "llmrec"
         data_dir.mkdir()
-        # RecBole needs a test file; valid stands in, as we score test ourselves.
-        for part, matrix in (("train", train), ("valid", valid), ("test", valid)):
+        # RecBole needs valid and test files; we score test ourselves, so valid stands in for
+        # it, and without valid one train row fills both (RecBole never evaluates them then).
+        held = valid if valid is not None else _first_user_row(train)
+        for part, matrix in (("train", train), ("valid", held), ("test", held)):
             write_atomic_interactions(_frame(matrix), data_dir / f"llmrec.{part}.inter")
         c = self.config
         config_dict = {
@@ -111,6 +113,7 @@ class RecBoleModel(RecommenderBase):
             "device": "cpu",
             "worker": 0,
             "state": "WARNING",
+            **({} if valid is not None else {"eval_step": 0}),
             **c.params,
         }
         # RecBole also parses sys.argv for config overrides; ours are not for it.
@@ -126,8 +129,17 @@ class RecBoleModel(RecommenderBase):
         init_seed(config["seed"], config["reproducibility"])
         model = get_model(config["model"])(config, train_data._dataset).to("cpu")
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-        trainer.fit(train_data, valid_data, verbose=False, saved=True, show_progress=show_progress)
-        self.best_valid_ndcg = float(trainer.best_valid_score)
+        trainer.fit(
+            train_data,
+            valid_data if valid is not None else None,
+            verbose=False,
+            saved=True,
+            show_progress=show_progress,
+        )
+        self.best_valid_ndcg = float(trainer.best_valid_score) if valid is not None else None
+        # Early stopping ends ``cur_step`` evaluations after the best one (eval_step 1).
+        trained = max(1, len(trainer.train_loss_dict))
+        self.best_epochs_ = max(1, trained - (trainer.cur_step if valid is not None else 0))
         checkpoint = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
         model.load_state_dict(checkpoint["state_dict"])
         model.load_other_parameter(checkpoint.get("other_parameter"))
@@ -170,6 +182,9 @@ class RecBoleModel(RecommenderBase):
                     )[:, 1:].numpy()
                 self.dense_scores = dense
 
+    def refit_overrides(self) -> dict[str, Any]:
+        return {"epochs": self.best_epochs_}
+
     def score(self, userids: np.ndarray) -> np.ndarray:
         self._check_fitted()
         users = np.asarray(userids)
@@ -199,6 +214,14 @@ class RecBoleModel(RecommenderBase):
         if self.dense_scores is None:
             self.user_factors = state["user_factors"]
             self.item_factors = state["item_factors"]
+
+
+def _first_user_row(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """A matrix holding only the first interaction of ``matrix`` (a placeholder split)."""
+    coo = sp.coo_matrix(matrix)
+    return sp.csr_matrix(
+        ([1.0], ([coo.row[0]], [coo.col[0]])), shape=matrix.shape, dtype=np.float32
+    )
 
 
 def _frame(matrix: sp.csr_matrix) -> pd.DataFrame:

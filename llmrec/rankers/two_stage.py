@@ -7,16 +7,18 @@ user attributes) in an ``EmbeddingBagCollection`` and dense features of the pair
 scores and ranks, the text similarity of the user's history and the item, popularity, activity,
 and, with timestamps, the similarity to the user's last items and how long before the user's
 last visit the item was last seen),
-trained listwise on held-out interactions the first stage never saw (the split's valid set, or a
-seeded per-user holdout of train). Items outside the candidates rank below every candidate, in
-two-tower order.
+trained listwise on a holdout of fit's own interactions that the first stage never saw (each
+user's latest ``holdout`` share when timestamps exist, else a seeded random share); then stage
+one refits on all of them (``refit_stage_one``). ``valid`` is never learned from, so the model
+sees exactly the interactions every other model sees. Items outside the candidates rank below
+every candidate, in two-tower order.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Self
+from typing import Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,9 +27,11 @@ from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
+from llmrec.evaluation.evaluator import top_k
 from llmrec.evaluation.metrics import NDCG
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
 from llmrec.rankers.factorization import ALSConfig, ImplicitALS
+from llmrec.rankers.linear import EASE, EASEConfig
 from llmrec.rankers.two_tower import (
     TwoTower,
     TwoTowerConfig,
@@ -44,6 +48,8 @@ DENSE_FEATURES = (
     "two_tower_rank",
     "als_score",
     "als_rank",
+    "ease_score",
+    "ease_rank",
     "text_similarity",
     "log_popularity",
     "log_activity",
@@ -61,10 +67,22 @@ class TwoStageConfig(RecommenderConfig):
         default_factory=lambda: ALSConfig(factors=32, regularization=0.01, alpha=2.0)
     )
     """The CF candidate source (ALS at its tuned ml-100k preset)."""
+    ease: EASEConfig | None = Field(default_factory=EASEConfig)
+    """EASE as a third candidate source and ranker feature; None leaves it out."""
+    llm_features: bool = True
+    """LLM text features in both stages (the two-tower's text inputs, the text-similarity
+    feature); False is the ablation without them."""
+    refit_stage_one: bool = True
+    """After the ranker is trained, refit the retrievers on all of fit's interactions (the
+    two-tower for the epoch count its early stop chose)."""
     candidates: int = 200
     """Candidates per source; the union goes to the ranker."""
     holdout: float = 0.1
-    """Fraction of each user's train items held out for the ranker when fit gets no valid."""
+    """Share of each user's interactions held out to train the ranker."""
+    holdout_order: Literal["latest", "random"] = "latest"
+    """Which interactions the ranker's holdout takes: each user's latest (the next-item task a
+    temporal split tests; needs timestamps, else random) or a seeded random share (the task a
+    random split tests)."""
     index_spec: str = "Flat"
     dim: int = 16
     item_ids: bool = False
@@ -80,17 +98,26 @@ class TwoStageConfig(RecommenderConfig):
 
 
 def holdout_split(
-    user_items: sp.csr_matrix, fraction: float, seed: int
+    user_items: sp.csr_matrix,
+    fraction: float,
+    seed: int,
+    timestamps: sp.csr_matrix | None = None,
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Hold out a seeded ``fraction`` of each user's items (users with 2+ items keep 1+)."""
+    """Hold out ``fraction`` of each user's items, at least one for users with 2+ items (who
+    keep 1+): the latest ones when ``timestamps`` (same shape) are given, else seeded random."""
     rng = np.random.default_rng(seed)
     coo = user_items.tocoo()
-    order = np.lexsort((rng.random(coo.nnz), coo.row))
+    key = rng.random(coo.nnz)
+    if timestamps is not None:
+        times = sp.csr_matrix(timestamps)[coo.row, coo.col]
+        # Latest first; the random key only orders equal times.
+        key = np.lexsort((key, -np.asarray(times, dtype=np.float64).ravel())).argsort()
+    order = np.lexsort((key, coo.row))
     rows = coo.row[order]
     start = np.searchsorted(rows, rows, side="left")
     position = np.arange(len(rows)) - start
     counts = np.bincount(rows, minlength=user_items.shape[0])[rows]
-    held = position < np.floor(counts * fraction)
+    held = (position < np.maximum(np.floor(counts * fraction), 1)) & (counts >= 2)
     mask = np.zeros(coo.nnz, dtype=bool)
     mask[order[held]] = True
 
@@ -120,6 +147,16 @@ def _ranks(candidates: np.ndarray, retrieved: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def dense_features(config: TwoStageConfig) -> tuple[str, ...]:
+    """The ranker's dense inputs under this config."""
+    dropped = set()
+    if config.ease is None:
+        dropped |= {"ease_score", "ease_rank"}
+    if not config.llm_features:
+        dropped.add("text_similarity")
+    return tuple(f for f in DENSE_FEATURES if f not in dropped)
+
+
 def _ranker(config: TwoStageConfig, n_items: int, n_user_tags: int, n_item_tags: int):
     """torchrec's DLRM over the dense pair features and the sparse bags."""
     import torch
@@ -138,7 +175,7 @@ def _ranker(config: TwoStageConfig, n_items: int, n_user_tags: int, n_item_tags:
     ebc = EmbeddingBagCollection(tables=tables, device=torch.device("cpu"))
     model = DLRM(
         embedding_bag_collection=ebc,
-        dense_in_features=len(DENSE_FEATURES),
+        dense_in_features=len(dense_features(config)),
         dense_arch_layer_sizes=[32, dim],
         over_arch_layer_sizes=[32, 1],
     )
@@ -170,22 +207,11 @@ class TwoStage(RecommenderBase):
         user_items = sp.csr_matrix(user_items, dtype=np.float32)
         if user_items.nnz == 0:
             raise ValueError("empty train set: no interactions to learn from")
-        if valid is None or valid.nnz == 0:
-            train, holdout = holdout_split(user_items, c.holdout, c.seed)
-        else:
-            train, holdout = user_items, sp.csr_matrix(valid)
-        self.retriever = TwoTower(c.retriever).fit(
-            train,
-            valid=holdout,
-            item_texts=item_texts,
-            features=features,
-            show_progress_bar=show_progress_bar,
-        )
-        self.cf = ImplicitALS(c.cf).fit(_binary(train))
-        self._set_train(train)
-        self._set_times(train, features.timestamps if features is not None else None)
+        timestamps = features.timestamps if features is not None else None
+        order_by = timestamps if c.holdout_order == "latest" else None
+        train, holdout = holdout_split(user_items, c.holdout, c.seed, order_by)
+        self._fit_stage_one(train, holdout, item_texts, features, show_progress_bar)
         self.n_items = user_items.shape[1]
-        self._build_indexes()
         self.user_tags = self._user_tag_rows(features, user_items.shape[0])
 
         users = np.flatnonzero(np.diff(holdout.indptr) > 0)
@@ -201,7 +227,7 @@ class TwoStage(RecommenderBase):
         if len(users) < 2:
             raise ValueError(
                 "too few held-out interactions among the candidates to train the ranker "
-                f"({len(users)} users); give fit a larger valid set or train set"
+                f"({len(users)} users); give fit more interactions per user or raise holdout"
             )
         flat = dense.reshape(-1, dense.shape[-1])
         self.dense_mean = flat.mean(axis=0).astype(np.float32)
@@ -251,9 +277,47 @@ class TwoStage(RecommenderBase):
                     break
         self._ranker.load_state_dict(best_weights)
         self._ranker.eval()
+        if c.refit_stage_one:
+            epochs = self.retriever.refit_overrides()
+            self._fit_stage_one(user_items, None, item_texts, features, show_progress_bar, epochs)
+        else:
+            # Serve with the holdout-blind retrievers, but never recommend what fit was given.
+            self._set_train(user_items)
+            self._set_times(user_items, timestamps)
         return self
 
     # ---- stage one ------------------------------------------------------------------------
+
+    def _fit_stage_one(
+        self,
+        train: sp.csr_matrix,
+        stop: sp.csr_matrix | None,
+        item_texts: Sequence[str] | None,
+        features: SideFeatures | None,
+        show_progress_bar: bool | None,
+        retriever_overrides: dict | None = None,
+    ) -> None:
+        """Fit the retrievers on ``train`` (the two-tower early-stopping on ``stop``) and index
+        their item vectors."""
+        c = self.config
+        retriever_config = c.retriever.model_copy(
+            update={
+                **(retriever_overrides or {}),
+                **({} if c.llm_features else {"use_text": False}),
+            }
+        )
+        self.retriever = TwoTower(retriever_config).fit(
+            train,
+            valid=stop,
+            item_texts=item_texts,
+            features=features,
+            show_progress_bar=show_progress_bar,
+        )
+        self.cf = ImplicitALS(c.cf).fit(_binary(train))
+        self.ease = EASE(c.ease).fit(train) if c.ease is not None else None
+        self._set_train(train)
+        self._set_times(train, features.timestamps if features is not None else None)
+        self._build_indexes()
 
     def _set_train(self, train: sp.csr_matrix) -> None:
         self.train_ = _binary(train)
@@ -301,6 +365,15 @@ class TwoStage(RecommenderBase):
         tt_ids, _ = self.indexes["two_tower"].search(tt_vectors, k, exclude=seen)
         cf_ids, _ = self.indexes["als"].search(cf_vectors, k, exclude=seen)
         candidates = _union(tt_ids, cf_ids)
+        ease_scores = ease_ids = None
+        if self.ease is not None:
+            ease_scores = self.ease.score(users)
+            ease_scores[
+                np.repeat(np.arange(len(users)), np.diff(seen.indptr)), seen.indices
+            ] = -np.inf
+            ease_ids = top_k(ease_scores, k, users)
+            candidates = _union(candidates, ease_ids)
+            candidates = candidates[:, (candidates >= 0).any(axis=0)]
         safe = np.maximum(candidates, 0)
         user_text, _ = pool_item_embeddings(history_weights(seen, "mean"), self.retriever.item_text)
         activity = np.log1p(np.diff(seen.indptr)).astype(np.float32)
@@ -316,6 +389,12 @@ class TwoStage(RecommenderBase):
             "two_tower_rank": np.log1p(_ranks(candidates, tt_ids)),
             "als_score": np.einsum("nd,ncd->nc", cf_vectors, self.cf.item_factors[safe]),
             "als_rank": np.log1p(_ranks(candidates, cf_ids)),
+            "ease_score": (
+                np.take_along_axis(np.nan_to_num(ease_scores, neginf=0.0), safe, axis=1)
+                if ease_scores is not None
+                else None
+            ),
+            "ease_rank": np.log1p(_ranks(candidates, ease_ids)) if ease_ids is not None else None,
             "text_similarity": np.einsum(
                 "nd,ncd->nc", np.nan_to_num(user_text), self.retriever.item_text[safe]
             ),
@@ -326,7 +405,7 @@ class TwoStage(RecommenderBase):
             ),
             "staleness_days": np.log1p(np.where(self.item_last[safe] > 0, staleness, 0.0)),
         }
-        dense = np.stack([columns[name] for name in DENSE_FEATURES], axis=-1)
+        dense = np.stack([columns[name] for name in dense_features(self.config)], axis=-1)
         return candidates, dense.astype(np.float32)
 
     # ---- stage two ------------------------------------------------------------------------
@@ -391,6 +470,8 @@ class TwoStage(RecommenderBase):
     def _state(self) -> dict[str, np.ndarray]:
         state = {f"retriever.{k}": v for k, v in self.retriever._state().items()}
         state.update({f"cf.{k}": v for k, v in self.cf._state().items()})
+        if self.ease is not None:
+            state["ease.weights"] = self.ease.weights
         state.update({f"ranker.{k}": v.numpy() for k, v in self._ranker.state_dict().items()})
         state.update(
             train_indptr=self.train_.indptr,
@@ -419,6 +500,7 @@ class TwoStage(RecommenderBase):
         self.cf._set_state(part("cf."))
         self.cf.n_items = self.retriever.n_items
         self.n_items = self.retriever.n_items
+        self.ease = None
         indices = state["train_indices"]
         self._set_train(
             sp.csr_matrix(
@@ -430,6 +512,10 @@ class TwoStage(RecommenderBase):
         self.recent, self.user_last = state["recent"], state["user_last"]
         self.item_last = state["item_last"]
         self.user_tags = state.get("user_tags")
+        if c.ease is not None:
+            self.ease = EASE(c.ease)
+            self.ease.train_, self.ease.weights = self.train_, state["ease.weights"]
+            self.ease.n_items = self.n_items
         self._build_indexes()
         self._ranker = _ranker(
             c, self.n_items, len(self.retriever.user_tag_vocab), len(self.retriever.item_tag_vocab)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -247,7 +247,15 @@ class TwoTower(FactorModel):
                     break
         model.load_state_dict(best_weights)
         self.user_factors, self.item_factors = best_factors
+        self.best_epochs_ = 1 + max(
+            range(len(self.history_)), key=lambda e: (self.history_[e]["valid"], -e)
+        )
+        if valid is None:
+            self.best_epochs_ = len(self.history_)
         return self
+
+    def refit_overrides(self) -> dict[str, Any]:
+        return {"epochs": self.best_epochs_}
 
     def prepare(
         self,

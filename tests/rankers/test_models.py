@@ -52,9 +52,13 @@ class TestRecBoleBPR(RecommenderBaseTestMixin):
     def make_model(self):
         return RecBoleModel(model="BPR", epochs=3, learning_rate=0.01)
 
-    def test_needs_valid(self):
-        with pytest.raises(ValueError, match="early-stop on valid"):
-            self.make_model().fit(checkerboard(10))
+    def test_refit_without_valid_trains_the_chosen_epochs(self, fitted):
+        model = fitted[0]
+        assert 1 <= model.best_epochs_ <= 3
+        refit = RecBoleModel(model="BPR", learning_rate=0.01, **model.refit_overrides())
+        refit.fit(checkerboard(10))
+        assert refit.best_valid_ndcg is None and refit.best_epochs_ == model.best_epochs_
+        assert refit.score(np.arange(10)).shape == (10, 10)
 
 
 @pytest.mark.slow

@@ -1,0 +1,109 @@
+"""Item-kNN: implicit's ``CosineRecommender`` / ``BM25Recommender`` / ``TFIDFRecommender``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+from threadpoolctl import threadpool_limits
+
+from llmrec.datasets.features import SideFeatures
+from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+
+
+class ItemKNNConfig(RecommenderConfig):
+    """Which similarity and how many neighbours each item keeps."""
+
+    similarity: Literal["cosine", "bm25", "tfidf"] = "cosine"
+    K: int = Field(default=100, ge=1)
+    K1: float = Field(default=1.2, gt=0)
+    """BM25 term saturation."""
+    B: float = Field(default=0.75, ge=0, le=1)
+    """BM25 length normalisation."""
+
+
+class ItemKNN(RecommenderBase):
+    """Item-based k-nearest neighbours (Sarwar et al. 2001) through the ``implicit`` package.
+
+    A user's score for an item is the sum of the item's similarities to the user's train items
+    (implicit's ``ItemItemRecommender.recommend``), so the model keeps the train matrix.
+    """
+
+    kind = "item_knn"
+    config_class = ItemKNNConfig
+
+    def fit(
+        self,
+        user_items: sp.csr_matrix,
+        *,
+        valid: sp.csr_matrix | None = None,
+        item_texts: Sequence[str] | None = None,
+        features: SideFeatures | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Self:
+        from implicit.nearest_neighbours import (
+            BM25Recommender,
+            CosineRecommender,
+            TFIDFRecommender,
+        )
+
+        c = self.config
+        if c.similarity == "bm25":
+            model = BM25Recommender(K=c.K, K1=c.K1, B=c.B)
+        elif c.similarity == "tfidf":
+            model = TFIDFRecommender(K=c.K)
+        else:
+            model = CosineRecommender(K=c.K)
+        self.train_ = sp.csr_matrix(user_items, dtype=np.float32)
+        with threadpool_limits(1, "blas"):
+            model.fit(self.train_, show_progress=bool(show_progress_bar))
+        self.similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
+        self.n_items = user_items.shape[1]
+        return self
+
+    def score(self, userids: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        rows = self.train_[np.asarray(userids)]
+        return np.asarray((rows @ self.similarity).todense(), dtype=np.float32)
+
+    def item_vectors(self) -> np.ndarray:
+        return self.similarity.toarray()
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {
+            **_csr_state("train", self.train_),
+            **_csr_state("similarity", self.similarity),
+        }
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.train_ = _csr_from_state("train", state)
+        self.similarity = _csr_from_state("similarity", state)
+
+
+def _csr_state(name: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {
+        f"{name}_data": matrix.data,
+        f"{name}_indices": matrix.indices,
+        f"{name}_indptr": matrix.indptr,
+        f"{name}_shape": np.asarray(matrix.shape, dtype=np.int64),
+    }
+
+
+def _csr_from_state(name: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
+    shape = tuple(int(n) for n in state[f"{name}_shape"])
+    indptr, indices = state[f"{name}_indptr"], state[f"{name}_indices"]
+    # Validate before scipy touches the arrays: a damaged file must not crash the process.
+    if (
+        len(shape) != 2
+        or len(indptr) != shape[0] + 1
+        or indptr[0] != 0
+        or np.any(np.diff(indptr) < 0)
+        or indptr[-1] != len(indices)
+        or len(state[f"{name}_data"]) != len(indices)
+        or (len(indices) and (indices.min() < 0 or indices.max() >= shape[1]))
+    ):
+        raise ValueError(f"saved {name} matrix is inconsistent (shape {shape})")
+    return sp.csr_matrix((state[f"{name}_data"], indices, indptr), shape=shape)
