@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test lint format experiments-baselines experiments-text experiments-text-variants \
 	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval \
-	experiments-two-tower bench-two-tower experiments-two-stage bench-two-stage experiments-fair clean
+	experiments-two-tower bench-two-tower bench-two-stage experiments-fair clean
 
 setup: $(STAMP)
 
@@ -66,10 +66,6 @@ experiments-two-tower: setup
 
 bench-two-tower: setup
 	$(BIN)/python experiments/two_tower/throughput.py --dataset ml-100k --steps 50 --rounds 5
-
-# The pipeline on ml-100k and ml-1m (random, temporal, cold_items): metrics, wall time, peak memory.
-experiments-two-stage: setup
-	bash experiments/two_stage/run.sh
 
 # The fair comparison: 3 seeds, one protocol, tuned baselines, significance (issue 12).
 experiments-fair: setup

@@ -78,7 +78,9 @@ class RecommenderBase(ABC):
 
         Args:
             user_items: training interactions, shape ``(n_users, n_items)``.
-            valid: held-out interactions of the same shape, for models that early-stop.
+            valid: held-out interactions of the same shape, only for choosing and stopping
+                (early stopping); no model learns parameters from them, so under the
+                ``holdout`` protocol every model learns from exactly ``user_items``.
             item_texts: one text per item (in index order), for models that read items.
             features: item genre and user attribute bags, for models that embed them.
             show_progress_bar: show training progress; None shows it on a terminal.

@@ -1,0 +1,72 @@
+"""Equal data: under each protocol every model fits on exactly the same interactions."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from llmrec.datasets import split
+from llmrec.errors import ConfigError
+from llmrec.evaluation import ModelSpec, run_model, run_study
+from llmrec.rankers import Popularity
+
+
+class RecordingPopularity(Popularity):
+    """Popularity that remembers what ``fit`` was given (a real model, not a mock)."""
+
+    kind = "recording_popularity"
+    fits: ClassVar[list] = []
+
+    def fit(self, user_items, *, valid=None, **kwargs):
+        RecordingPopularity.fits.append((user_items.copy(), valid))
+        return super().fit(user_items, valid=valid, **kwargs)
+
+
+@pytest.fixture
+def data(ml100k_small):
+    return split(ml100k_small, "random", seed=3)
+
+
+def test_holdout_fits_on_train_and_valid_only_selects(data):
+    RecordingPopularity.fits = []
+    spec = ModelSpec(name="rec", kind="recording_popularity")
+    run = run_model(spec, data, protocol="holdout")
+    (matrix, valid), *rest = RecordingPopularity.fits
+    assert not rest and (matrix != data.matrix("train")).nnz == 0
+    assert (valid != data.matrix("valid")).nnz == 0
+    assert run.record["protocol"] == "holdout"
+
+
+def test_refit_fits_again_on_train_plus_valid_without_valid(data):
+    RecordingPopularity.fits = []
+    spec = ModelSpec(name="rec", kind="recording_popularity")
+    run = run_model(spec, data, protocol="refit")
+    (first, _), (second, valid) = RecordingPopularity.fits
+    assert (first != data.matrix("train")).nnz == 0
+    assert (second != data.matrix("train+valid")).nnz == 0 and valid is None
+    assert run.record["protocol"] == "refit"
+
+
+def test_unknown_protocol_and_empty_seeds(data, ml100k_small):
+    spec = ModelSpec(name="pop", kind="pop")
+    with pytest.raises(ConfigError, match="unknown protocol 'cheat'"):
+        run_model(spec, data, protocol="cheat")
+    with pytest.raises(ConfigError, match="--seeds is empty"):
+        run_study(ml100k_small, "random", [], [spec])
+    with pytest.raises(ConfigError, match="--models is empty"):
+        run_study(ml100k_small, "random", [1], [])
+
+
+def test_study_reports_mean_std_and_significance(ml100k_small):
+    specs = [ModelSpec(name="pop", kind="pop"), ModelSpec(name="als", kind="als")]
+    report = run_study(ml100k_small, "random", [1, 2], specs, ks=(10, 20))
+    ndcg = [r["test"]["ndcg@10"] for seed in ("1", "2") for r in report["runs"][seed][1:]]
+    summary = report["summary"]["als"]["test"]["ndcg@10"]
+    assert summary["mean"] == pytest.approx(np.mean(ndcg))
+    assert summary["std"] == pytest.approx(np.std(ndcg, ddof=1))
+    assert report["significance"]["n_queries"] == sum(
+        r["test_users"] for seed in ("1", "2") for r in report["runs"][seed][:1]
+    )
+    assert report["protocol"]["name"] == "holdout" and report["seeds"] == [1, 2]
