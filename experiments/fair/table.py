@@ -1,6 +1,6 @@
 """Print fair-comparison reports as Markdown tables (for README.md and closing notes).
 
-Usage: python experiments/fair/table.py experiments/fair/*.json
+Usage: python experiments/fair/table.py [--headline] experiments/fair/*.json
 """
 
 from __future__ import annotations
@@ -12,13 +12,48 @@ from pathlib import Path
 from llmrec.evaluation.report import verdicts
 
 PIPELINE = "two-stage"
+NO_LLM = f"{PIPELINE}-no-llm"
 
 
 def cell(stat: dict[str, float]) -> str:
     return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
 
 
+def versus(pairs: dict, ndcg: dict, a: str, b: str) -> str:
+    """``a``'s NDCG@10 gain over ``b`` with the paired test's verdict."""
+    pair, gain = pairs[a][b], 100 * (ndcg[a]["mean"] / ndcg[b]["mean"] - 1)
+    p = pair["p_value"]
+    verdict = "significant" if pair["significant"] else "n.s."
+    return f"{gain:+.1f}%, p={'<0.001' if p < 0.001 else f'{p:.3f}'} ({verdict})"
+
+
+def headline(paths: list[str]) -> None:
+    """One row per setting: best tuned baseline, the pipeline and its no-LLM ablation."""
+    print(
+        "| dataset | split | protocol | best baseline NDCG@10 | two-stage | two-stage, no LLM "
+        "| two-stage vs best baseline | LLM features (paired t) |"
+    )
+    print("|---|---|---|---:|---:|---:|---|---|")
+    for path in paths:
+        report = json.loads(Path(path).read_text())
+        summary, pairs = report["summary"], report["significance"]["pairs"]
+        ndcg = {name: e["test"]["ndcg@10"] for name, e in summary.items()}
+        top = max((n for n in ndcg if not n.startswith(PIPELINE)), key=lambda n: ndcg[n]["mean"])
+        ours, ablation = ndcg.get(PIPELINE), ndcg.get(NO_LLM)
+
+        print(
+            f"| {report['dataset']['name']} | {report['split']} | {report['protocol']['name']} "
+            f"| {top} {cell(ndcg[top])} | {cell(ours) if ours else '-'} "
+            f"| {cell(ablation) if ablation else '-'} "
+            f"| {versus(pairs, ndcg, PIPELINE, top) if ours else '-'} "
+            f"| {versus(pairs, ndcg, PIPELINE, NO_LLM) if ours and ablation else '-'} |"
+        )
+
+
 def main(paths: list[str]) -> None:
+    if paths and paths[0] == "--headline":
+        headline(paths[1:])
+        return
     for path in paths:
         report = json.loads(Path(path).read_text())
         marks = verdicts(report)
