@@ -35,6 +35,14 @@ DatasetArg = Annotated[
 ]
 SplitOpt = Annotated[str, typer.Option("--split", help=f"One of: {', '.join(SPLITS)}.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the split.")]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace --out even when it is not an llmrec folder of this kind (its files are "
+        "deleted).",
+    ),
+]
 DEFAULT_MODELS = "pop,als,bpr,recbole:BPR,recbole:LightGCN"
 
 
@@ -62,13 +70,17 @@ def data_split(
     out: Annotated[Path, typer.Option("--out", help="Folder for train/valid/test.parquet.")],
     split_name: SplitOpt = "random",
     seed: SeedOpt = 42,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Split a dataset and write train/valid/test as Parquet plus split.json."""
+    from llmrec.artifacts import check_target
+
     try:
+        check_target(out, "split", overwrite)
         result = split(load(dataset), split_name, seed)
-    except LLMRecError as exc:
+        result.save(out, overwrite=overwrite)
+    except (LLMRecError, OSError) as exc:
         _fail(exc)
-    result.save(out)
     console.print(result.describe())
     console.print(f"wrote {out}/train.parquet, valid.parquet, test.parquet, split.json")
 
@@ -247,6 +259,7 @@ def encode(
         Path | None,
         typer.Option(help="SQLite cache (default $LLMREC_CACHE_DIR or ~/.cache/llmrec)."),
     ] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Encode a dataset's items or users to embeddings, through the cache.
 
@@ -254,10 +267,14 @@ def encode(
     """
     from pydantic import ValidationError
 
+    from llmrec.artifacts import check_target
     from llmrec.encoders.cache import default_cache_path
     from llmrec.encoders.job import EncodeConfig, distributed_rank, encode_dataset
 
+    writer = distributed_rank()[0] == 0
     try:
+        if writer:
+            check_target(out, "embeddings", overwrite)
         config = EncodeConfig.model_validate(
             {
                 "what": what,
@@ -278,12 +295,13 @@ def encode(
         result = encode_dataset(
             load(dataset), config, cache or default_cache_path(), workers=workers
         )
+        if writer:
+            result.save(out, overwrite=overwrite)
     except ValidationError as exc:
-        _fail(ValueError("; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors())))
-    except (LLMRecError, ValueError) as exc:
+        _fail(ValueError("; ".join(f"{_option(e['loc'])}: {e['msg']}" for e in exc.errors())))
+    except (LLMRecError, ValueError, OSError) as exc:
         _fail(exc)
-    if distributed_rank()[0] == 0:
-        result.save(out)
+    if writer:
         m = result.manifest
         console.print(
             f"wrote {out}: {m['count']} {what} x {m['dimension']} in {m['seconds']:.1f}s"
@@ -293,6 +311,11 @@ def encode(
                 else ""
             )
         )
+
+
+def _option(loc: tuple) -> str:
+    """The command-line option a pydantic error location came from (``--max-items``)."""
+    return "--" + str(loc[-1]).replace("_", "-")
 
 
 index_app = typer.Typer(help="Build and query FAISS candidate indexes.", no_args_is_help=True)
@@ -307,17 +330,23 @@ def index_build(
     spec: Annotated[str, typer.Option(help="faiss factory string: Flat, IVF256,Flat, HNSW32.")] = (
         "Flat"
     ),
-    nprobe: Annotated[int | None, typer.Option(help="IVF lists probed per query.")] = None,
-    ef_search: Annotated[int | None, typer.Option(help="HNSW search breadth.")] = None,
+    nprobe: Annotated[
+        int | None, typer.Option(min=1, help="IVF lists probed per query (>= 1).")
+    ] = None,
+    ef_search: Annotated[
+        int | None, typer.Option(min=1, help="HNSW search breadth (>= 1).")
+    ] = None,
     seed: SeedOpt = 42,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Build an index over item embeddings (cosine), with the items' ids beside it."""
+    from llmrec.artifacts import check_target
     from llmrec.encoders.job import EmbeddingSet
-    from llmrec.io import atomic_write
     from llmrec.retrieval import ItemIndex
 
     start = time.perf_counter()
     try:
+        check_target(out, "index", overwrite)
         items = EmbeddingSet.load(embeddings)
         if items.manifest["what"] != "items":
             raise ValueError(f"{embeddings} holds {items.manifest['what']}, not items")
@@ -326,15 +355,9 @@ def index_build(
         )
         params = {"nprobe": nprobe, "efSearch": ef_search}
         index.set_search_params(**{k: v for k, v in params.items() if v is not None})
-    except (LLMRecError, ValueError) as exc:
+        index.save(out, overwrite=overwrite, extra=lambda tmp: np.save(tmp / ITEM_NAMES, items.ids))
+    except (LLMRecError, ValueError, OSError) as exc:
         _fail(exc)
-    index.save(out)
-
-    def write_names(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:  # a file handle: np.save would add .npy to a path
-            np.save(fh, items.ids)
-
-    atomic_write(out / ITEM_NAMES, write_names)
     console.print(
         f"wrote {out}: {spec} over {len(index)} items x {index.dimension} "
         f"in {time.perf_counter() - start:.1f}s"
@@ -398,14 +421,17 @@ def train(
     model: Annotated[
         str, typer.Option("--model", help="A two_stage preset name or YAML path.")
     ] = "two-stage",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Fit the two-stage pipeline on a split's train (the ranker learns from a holdout of
     train; valid is not used), report test metrics, and save the model folder."""
+    from llmrec.artifacts import check_target
     from llmrec.evaluation import evaluate_scores
     from llmrec.pipeline import Recommender
     from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
 
     try:
+        check_target(out, "model", overwrite)
         spec = resolve_model(model)
         if spec.kind != TwoStage.kind:
             raise ValueError(
@@ -428,8 +454,8 @@ def train(
             ks=(10, 20),
             candidates=data.test_candidates,
         )
-        recommender.save(out)
-    except (LLMRecError, ValueError) as exc:
+        recommender.save(out, overwrite=overwrite)
+    except (LLMRecError, ValueError, OSError) as exc:
         _fail(exc)
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
     console.print(f"fit {fit_seconds:.1f} s; test ({split_name} split): {metrics}")

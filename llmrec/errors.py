@@ -17,3 +17,8 @@ class SplitError(LLMRecError):
 
 class ConfigError(LLMRecError):
     """A config or preset is invalid."""
+
+
+class ArtifactError(DataError):
+    """A folder llmrec writes or reads is refused: it holds files llmrec did not write, is an
+    artifact of another kind, or a part does not match the artifact's manifest."""

@@ -1,17 +1,24 @@
-"""Atomic file writes and environment facts recorded with every result."""
+"""Atomic file writes, file hashes, and environment facts recorded with every result.
+
+Artifact folders (model, index, embeddings, split) are written by :mod:`llmrec.artifacts` on top
+of these."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 TRACKED_PACKAGES = (
     "llmrec",
@@ -27,12 +34,57 @@ TRACKED_PACKAGES = (
     "transformers",
     "sentence-transformers",
 )
+_LEFTOVER = re.compile(r"(\d+)\.[A-Za-z0-9_]+\.tmp")
+
+
+def umask() -> int:
+    """The process umask (read without changing it for longer than an instant)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, a symlink (not its target) or a folder tree; absent is fine."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def clean_leftovers(path: Path) -> None:
+    """Remove ``.NAME.PID.*.tmp`` left by writers of ``path`` that were killed."""
+    prefix = f".{path.name}."
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _LEFTOVER.fullmatch(entry.name[len(prefix) :])
+        if match and not _pid_alive(int(match.group(1))):
+            log.info("removing %s, left by an interrupted write", entry)
+            remove_path(entry)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temp file over ``path``.
 
-    A crash mid-write leaves the old file (or nothing) in place, never a half-written one.
+    A crash mid-write leaves the old file (or nothing) in place, never a half-written one; the
+    next write of the same path removes the temp file a killed writer left.
 
     Args:
         path: final destination.
@@ -43,39 +95,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_leftovers(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~umask())  # mkstemp makes 0600; follow the umask instead
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
-    return path
-
-
-def atomic_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_dir)`` to fill a fresh folder, then swap it in for ``path``.
-
-    A crash while writing leaves the old folder (or nothing) at ``path``, never a half-written
-    one. The swap is two renames: for an instant between them ``path`` is absent, not broken.
-
-    Returns:
-        The destination path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    old = path.with_name(f".{path.name}.old")
-    try:
-        write(tmp)
-        if path.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return path
 
 
@@ -89,6 +120,15 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of one file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha256_files(paths: Iterable[str | Path]) -> str:
     """SHA-256 over the bytes of ``paths`` in sorted order, each prefixed by its file name."""
     digest = hashlib.sha256()
@@ -98,6 +138,9 @@ def sha256_files(paths: Iterable[str | Path]) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+# ---- environment --------------------------------------------------------------------------
 
 
 def library_versions() -> dict[str, str]:

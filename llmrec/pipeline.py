@@ -22,11 +22,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 import llmrec
-from llmrec.datasets.dataset import Dataset
+from llmrec.artifacts import open_artifact, write_artifact
+from llmrec.datasets.dataset import Dataset, normalize_ids
 from llmrec.datasets.features import side_features
 from llmrec.datasets.text import item_text, resolve_text_columns
 from llmrec.errors import DataError
-from llmrec.io import atomic_dir, library_versions, write_json
+from llmrec.io import library_versions, write_json
 from llmrec.rankers.base import make_config
 from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
 from llmrec.retrieval.index import ItemIndex
@@ -79,6 +80,9 @@ class Recommender:
         Raises:
             DataError: empty or malformed tables, items without a title.
         """
+        for name, table in (("train", train), ("items", items), ("users", users)):
+            if table is not None and not isinstance(table, pd.DataFrame):
+                raise DataError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
         if train is None or len(train) == 0:
             raise DataError("empty train set: no interactions to learn from")
         if items is None:
@@ -107,11 +111,43 @@ class Recommender:
         return self.model
 
     def _items(self, ids: Sequence[object], what: str) -> np.ndarray:
-        index = self._item_lookup.get_indexer([str(i) for i in ids])
+        names = normalize_ids(ids, what) if len(ids) else np.array([], dtype=object)
+        index = self._item_lookup.get_indexer(names)
         if (index < 0).any():
-            unknown = [str(i) for i, j in zip(ids, index, strict=True) if j < 0][:5]
+            unknown = [str(i) for i, j in zip(names, index, strict=True) if j < 0][:5]
             raise DataError(f"unknown item id(s) in {what}: {unknown}")
         return index
+
+    def _check_k(self, k: object) -> int:
+        n_items = self._check_fitted().n_items
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise ValueError(f"k must be an integer, got {k!r} ({type(k).__name__})")
+        if not 1 <= k <= n_items:
+            raise ValueError(f"k must be between 1 and the catalogue size {n_items}, got {k}")
+        return int(k)
+
+    @staticmethod
+    def _histories(
+        histories: Mapping[object, Sequence[object]] | None,
+    ) -> dict[str, list[object]]:
+        if histories is None:
+            return {}
+        if not isinstance(histories, Mapping):
+            raise DataError(
+                f"histories must map user ids to lists of item ids, got {type(histories).__name__}"
+            )
+        out: dict[str, list[object]] = {}
+        for user, items in histories.items():
+            # A string is a sequence too: "181" would be read as the items 1, 8, 1.
+            if isinstance(items, str | bytes) or not isinstance(
+                items, Sequence | np.ndarray | pd.Series | set | frozenset
+            ):
+                raise DataError(
+                    f"histories[{user!r}] must be a list of item ids, got {items!r}; "
+                    f"for one item write [{items!r}]"
+                )
+            out[str(normalize_ids(user, "histories user id")[0])] = list(items)
+        return out
 
     def recommend(
         self,
@@ -139,16 +175,15 @@ class Recommender:
             ``cold`` (no history at all: the user tower's "no history" vector).
 
         Raises:
-            ValueError: ``k`` outside ``1..n_items``.
-            DataError: unknown item ids in ``histories``.
+            ValueError: ``k`` not an integer in ``1..n_items``.
+            DataError: empty or missing user ids, unknown item ids in ``histories``, or a
+                history that is not a list of ids.
         """
         model = self._check_fitted()
         scalar = isinstance(user_ids, str) or np.ndim(user_ids) == 0
-        wanted = [str(u) for u in np.atleast_1d(np.asarray(user_ids, dtype=object))]
-        n_items = model.n_items
-        if not 1 <= k <= n_items:
-            raise ValueError(f"k must be between 1 and the catalogue size {n_items}, got {k}")
-        histories = {str(u): list(v) for u, v in (histories or {}).items()}
+        wanted = list(normalize_ids(user_ids, "user_ids"))
+        k = self._check_k(k)
+        histories = self._histories(histories)
         index = self._user_lookup.get_indexer(wanted)
         trained = index >= 0
         trained[trained] = np.diff(model.train_.indptr)[index[trained]] > 0
@@ -209,8 +244,7 @@ class Recommender:
             ``(item_ids, scores)`` shaped ``(n, k)`` (``(k,)`` for one id).
         """
         model = self._check_fitted()
-        if not 1 <= k <= model.n_items:
-            raise ValueError(f"k must be between 1 and the catalogue size {model.n_items}, got {k}")
+        k = self._check_k(k)
         scalar = isinstance(item_ids, str) or np.ndim(item_ids) == 0
         wanted = list(np.atleast_1d(np.asarray(item_ids, dtype=object)))
         ids, scores = model.similar_items(self._items(wanted, "item_ids"), N=k)
@@ -220,10 +254,18 @@ class Recommender:
 
     # ---- persistence ----------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``config.json``, ``weights.safetensors`` and the FAISS ``index/``, atomically.
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write ``config.json``, ``weights.safetensors`` and the FAISS ``index/`` as one
+        artifact folder (see :func:`llmrec.artifacts.write_artifact`).
 
-        An interrupted save leaves the previous folder (or none), never a partial one.
+        An interrupted save leaves the previous model (or none), never a partial one.
+
+        Args:
+            path: the model folder.
+            overwrite: replace a folder that is not an llmrec model folder.
+
+        Raises:
+            ArtifactError: ``path`` holds files llmrec did not write (without ``overwrite``).
         """
         from safetensors.numpy import save_file
 
@@ -250,7 +292,8 @@ class Recommender:
             model.indexes["two_tower"].save(tmp / INDEX_DIR)
             write_json(tmp / CONFIG_FILE, meta)
 
-        return atomic_dir(path, write)
+        tie = {"n_users": len(self.user_ids), "n_items": model.n_items}
+        return write_artifact(path, "model", write, overwrite=overwrite, meta=tie)
 
     @classmethod
     def load(cls, path: str | Path, check_encoder: bool = True) -> Recommender:
@@ -264,11 +307,13 @@ class Recommender:
         Raises:
             ValueError: not a model folder, another format version, missing or corrupt files,
                 or a different embedding model.
+            ArtifactError: a part that does not match its checksum (named).
         """
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
         folder = Path(path)
+        open_artifact(folder, "model")
         try:
             meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -279,6 +324,10 @@ class Recommender:
                 f"{meta.get('kind')!r}; this llmrec {llmrec.__version__} reads format "
                 f"{FORMAT_VERSION} of kind {TwoStage.kind!r}: retrain with `llmrec train`"
             )
+        keys = ("config", "strings", "encoder_fingerprint", "user_ids", "item_ids", "data_checksum")
+        missing = [key for key in keys if key not in meta]
+        if missing:
+            raise ValueError(f"{folder}/{CONFIG_FILE} lacks {missing}: damaged or hand-edited")
         try:
             state: dict[str, np.ndarray] = load_file(str(folder / WEIGHTS_FILE))
         except (OSError, SafetensorError) as exc:
@@ -300,9 +349,19 @@ class Recommender:
                     f"{folder}: trained with embedding model {fingerprint!r}, but the configured "
                     f"encoder is {local!r}; load it with that encoder or retrain"
                 )
-        model.indexes["two_tower"] = ItemIndex.load(
-            folder / INDEX_DIR, dimension=model.retriever.item_factors.shape[1]
-        )
+        n_users = len(model.retriever.user_factors)
+        if len(meta["user_ids"]) != n_users or len(meta["item_ids"]) != model.n_items:
+            raise ValueError(
+                f"{folder}: {CONFIG_FILE} lists {len(meta['user_ids'])} users and "
+                f"{len(meta['item_ids'])} items, {WEIGHTS_FILE} holds {n_users} and "
+                f"{model.n_items}: the parts come from different models"
+            )
+        index = ItemIndex.load(folder / INDEX_DIR, dimension=model.retriever.item_factors.shape[1])
+        if not np.array_equal(index.ids, np.arange(model.n_items)):
+            raise ValueError(
+                f"{folder}/{INDEX_DIR} holds {len(index)} items, not the model's {model.n_items}"
+            )
+        model.indexes["two_tower"] = index
         out.model = model
         out.user_ids = np.array(meta["user_ids"], dtype=object)
         out.item_ids = np.array(meta["item_ids"], dtype=object)

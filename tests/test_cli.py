@@ -40,6 +40,24 @@ def test_data_split_writes_parquet(tmp_path):
     assert len(pd.read_parquet(out / "test.parquet")) == 943
 
 
+def test_out_never_deletes_files_llmrec_did_not_write(tmp_path):
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "thesis.txt").write_text("years of work")
+    for command in (["data", "split", "ml-100k"], ["train", "--dataset", "ml-100k"]):
+        result = runner.invoke(app, [*command, "--out", str(out)])
+        assert result.exit_code == 2 and "--overwrite" in result.output, result.output
+        assert (out / "thesis.txt").read_text() == "years of work"
+    result = runner.invoke(app, ["data", "split", "ml-100k", "--out", str(out), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "thesis.txt").exists()
+    result = runner.invoke(app, ["data", "split", "ml-100k", "--out", str(out), "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "split.json").read_text())["seed"] == 7
+    result = runner.invoke(app, ["train", "--dataset", "ml-100k", "--out", str(out)])
+    assert result.exit_code == 2 and "llmrec split folder, not a model folder" in result.output
+
+
 def test_evaluate_writes_report(ml100k, tmp_path):
     data = _small_csv(ml100k, tmp_path)
     out = tmp_path / "results.json"

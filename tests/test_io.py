@@ -1,27 +1,36 @@
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
-from llmrec.io import atomic_dir
+from llmrec.io import atomic_write, atomic_write_text
 
 
-def test_atomic_dir_replaces_whole_folder(tmp_path):
-    target = tmp_path / "model"
-    atomic_dir(target, lambda tmp: (tmp / "a.txt").write_text("one"))
-    atomic_dir(target, lambda tmp: (tmp / "b.txt").write_text("two"))
-    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
-    assert [p.name for p in tmp_path.iterdir()] == ["model"]
-
-
-def test_atomic_dir_failure_keeps_old_folder(tmp_path):
-    target = tmp_path / "model"
-    atomic_dir(target, lambda tmp: (tmp / "a.txt").write_text("one"))
+def test_atomic_write_failure_keeps_old_file(tmp_path):
+    target = atomic_write_text(tmp_path / "report.json", "one")
 
     def broken(tmp):
-        (tmp / "half.txt").write_text("half")
+        tmp.write_text("half")
         raise RuntimeError("killed mid-write")
 
     with pytest.raises(RuntimeError, match="killed"):
-        atomic_dir(target, broken)
-    assert (target / "a.txt").read_text() == "one"
-    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+        atomic_write(target, broken)
+    assert target.read_text() == "one"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_atomic_write_cleans_dead_writers_leftovers_and_follows_umask(tmp_path):
+    dead = tmp_path / ".report.json.999999999.abc_12.tmp"
+    live = tmp_path / f".report.json.{os.getpid()}.abc_12.tmp"
+    other = tmp_path / ".report.json.old.999999999.abc_12.tmp"
+    for path in (dead, live, other):
+        path.write_text("left over")
+    previous = os.umask(0o027)
+    try:
+        target = atomic_write_text(tmp_path / "report.json", "one")
+    finally:
+        os.umask(previous)
+    assert not dead.exists() and live.exists() and other.exists()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640

@@ -16,7 +16,9 @@ for setting in $settings; do
   if [ "$dataset" = ml-1m ]; then
     order=random
     [ "$split" = temporal ] && order=latest
-    models="pop,als,item-knn,ease,$here/two-stage-$order.yaml,$here/two-stage-no-llm-$order.yaml"
+    models="pop,als,item-knn,ease,$here/two-stage-$order.yaml"
+    # The no-LLM ablation on ml-1m: random split, holdout protocol only (time).
+    [ "$split" = random ] && models="$models,$here/two-stage-no-llm-$order.yaml"
     [ "$protocol" = refit ] && models="als,item-knn,ease,$here/two-stage-$order.yaml"
   fi
   /usr/bin/time -f "wall_seconds %e peak_rss_kb %M" -o "$here/resources-$dataset-$split-$protocol.txt" \

@@ -54,17 +54,27 @@ class Dataset:
             raise DataError(f"dataset {self.name!r}: the interactions table is empty")
         inter = inter.copy()
         for col in REQUIRED:
-            if inter[col].isna().any():
-                raise DataError(f"dataset {self.name!r}: column {col!r} has missing ids")
-            inter[col] = inter[col].astype(str)
+            inter[col] = normalize_ids(inter[col], f"dataset {self.name!r}: interactions {col!r}")
         if "rating" not in inter.columns:
             inter["rating"] = 1.0
         if "timestamp" not in inter.columns:
             inter["timestamp"] = np.nan
-        inter["rating"] = inter["rating"].astype("float64")
-        inter["timestamp"] = inter["timestamp"].astype("float64")
+        for col in ("rating", "timestamp"):
+            try:
+                inter[col] = inter[col].astype("float64")
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"dataset {self.name!r}: column {col!r} is not numeric") from exc
         if inter["rating"].isna().any():
             raise DataError(f"dataset {self.name!r}: column 'rating' has missing values")
+        for col in ("rating", "timestamp"):
+            # inf passes every comparison with a threshold and then poisons sums and means
+            infinite = np.isinf(inter[col].to_numpy())
+            if infinite.any():
+                row = int(np.flatnonzero(infinite)[0])
+                raise DataError(
+                    f"dataset {self.name!r}: column {col!r} row {row} is {inter[col].iloc[row]}; "
+                    f"values must be finite"
+                )
 
         items = self._catalogue(self.items, inter["item_id"], "item_id")
         users = self._catalogue(self.users, inter["user_id"], "user_id")
@@ -88,7 +98,7 @@ class Dataset:
             raise DataError(
                 f"{key[:4]} table lacks the {key!r} column; found {list(table.columns)}"
             )
-        table[key] = table[key].astype(str)
+        table[key] = normalize_ids(table[key], f"{key[:4]} table {key!r}")
         table = table.drop_duplicates(key, keep="first")
         extra = pd.unique(seen[~seen.isin(table[key])])
         if len(extra):
@@ -176,8 +186,58 @@ def to_csr(
     return matrix
 
 
+def normalize_ids(values: object, what: str = "ids") -> np.ndarray:
+    """Ids as the strings every reader and lookup uses.
+
+    Integral numbers lose their ``.0`` (a float column from Parquet, or a CSV mixing ``196`` and
+    ``196.0``, gives ``"196"``), surrounding whitespace is stripped, other values become their
+    ``str``.
+
+    Args:
+        values: one id or a sequence (list, array, Series) of them.
+        what: where they come from, for the error message.
+
+    Returns:
+        An object array of ``str``.
+
+    Raises:
+        DataError: an id that is None, NaN or empty (naming its row).
+    """
+    array = np.atleast_1d(np.asarray(values, dtype=object))
+    if array.ndim != 1:
+        raise DataError(f"{what}: ids must be one-dimensional, got shape {array.shape}")
+    series = pd.Series(array, dtype=object)
+    kind = pd.api.types.infer_dtype(series, skipna=False)
+    if kind == "string":
+        out = series.str.strip()
+    elif kind == "integer":
+        out = series.astype(str)
+    else:
+        out = series.map(_id_text)
+    bad = out.isna().to_numpy() | (out.to_numpy() == "")
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{what}: row {row} has an empty or missing id ({array[row]!r}); "
+            f"{int(bad.sum())} such row(s)"
+        )
+    return out.to_numpy(dtype=object)
+
+
+def _id_text(value: object) -> str | None:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return None
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return str(value).strip()
+
+
 def _lookup(index: pd.Index, ids: object, what: str, dataset: str) -> np.ndarray:
-    values = np.atleast_1d(np.asarray(ids, dtype=object)).astype(str)
+    values = normalize_ids(ids, f"{what} ids").astype(str)
     positions = index.get_indexer(values)
     unknown = values[positions < 0]
     if len(unknown):

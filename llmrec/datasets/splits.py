@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from llmrec.artifacts import write_artifact
 from llmrec.datasets.dataset import Dataset
 from llmrec.errors import SplitError
-from llmrec.io import atomic_write, write_json
+from llmrec.io import write_json
 
 SPLITS = ("random", "temporal", "chronological", "cold_items")
 PUBLIC_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
@@ -59,14 +60,18 @@ class Split:
             info["held_out_items"] = len(self.test_candidates)
         return info
 
-    def save(self, out: str | Path) -> Path:
-        """Write ``train/valid/test.parquet`` and ``split.json`` to ``out`` (each atomically)."""
-        out = Path(out)
-        for part in ("train", "valid", "test"):
-            frame = getattr(self, part)[PUBLIC_COLUMNS].reset_index(drop=True)
-            atomic_write(
-                out / f"{part}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False)
-            )
+    def save(self, out: str | Path, overwrite: bool = False) -> Path:
+        """Write ``train/valid/test.parquet`` and ``split.json`` to ``out`` as one artifact
+        folder: all four from this split, or the previous ones (see
+        :func:`llmrec.artifacts.write_artifact`).
+
+        Args:
+            out: the folder.
+            overwrite: replace a folder that is not an llmrec split folder.
+
+        Raises:
+            ArtifactError: ``out`` holds files llmrec did not write (without ``overwrite``).
+        """
         meta = {
             **self.describe(),
             "dataset": self.dataset.name,
@@ -77,8 +82,15 @@ class Split:
                 else None
             ),
         }
-        write_json(out / "split.json", meta)
-        return out
+
+        def write(tmp: Path) -> None:
+            for part in ("train", "valid", "test"):
+                frame = getattr(self, part)[PUBLIC_COLUMNS].reset_index(drop=True)
+                frame.to_parquet(tmp / f"{part}.parquet", index=False)
+            write_json(tmp / "split.json", meta)
+
+        tie = {"dataset_checksum": self.dataset.checksum, "seed": self.seed}
+        return write_artifact(out, "split", write, overwrite=overwrite, meta=tie)
 
 
 def split(

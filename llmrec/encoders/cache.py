@@ -2,12 +2,15 @@
 
 Each chunk of new embeddings is committed in one transaction, so a run killed mid-way keeps what
 it finished and the next run resumes; SQLite's journal means a kill never leaves a torn row.
-Several processes may share one cache file (writers take turns on SQLite's lock).
+Several processes may share one cache file (writers take turns on SQLite's lock). Every row has
+a checksum over its key and vector (in a table of its own, which older llmrec versions ignore):
+a row damaged on disk, or holding NaN, is treated as missing and encoded again, never served.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -24,10 +27,15 @@ CREATE TABLE IF NOT EXISTS embeddings (
     fingerprint TEXT NOT NULL, text_hash BLOB NOT NULL, vector BLOB NOT NULL,
     PRIMARY KEY (fingerprint, text_hash)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checksums (
+    fingerprint TEXT NOT NULL, text_hash BLOB NOT NULL, digest BLOB NOT NULL,
+    PRIMARY KEY (fingerprint, text_hash)
+) WITHOUT ROWID;
 """
 
 
 CACHE_ENV = "LLMREC_CACHE_DIR"
+log = logging.getLogger(__name__)
 
 
 def default_cache_path() -> Path:
@@ -38,6 +46,11 @@ def default_cache_path() -> Path:
 
 def text_hash(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def row_digest(key: bytes, blob: bytes) -> bytes:
+    """Checksum of one cached row: its key too, so a vector stored under another text fails."""
+    return hashlib.blake2b(key + blob, digest_size=8).digest()
 
 
 class EmbeddingCache:
@@ -72,18 +85,41 @@ class EmbeddingCache:
             )
 
     def get(self, hashes: Sequence[bytes]) -> dict[bytes, np.ndarray]:
-        """Cached vectors for those hashes that are present."""
+        """Cached vectors for those hashes that are present and intact.
+
+        A row whose checksum, length or values (NaN, inf) are wrong is left out, so the caller
+        encodes that text again and :meth:`put` replaces the row. Rows written before checksums
+        existed have none and are checked for length and finite values only.
+        """
         found: dict[bytes, np.ndarray] = {}
+        damaged = 0
         for lo in range(0, len(hashes), 500):
             chunk = list(hashes[lo : lo + 500])
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT text_hash, vector FROM embeddings WHERE fingerprint = ? "
-                f"AND text_hash IN ({marks})",
+                f"SELECT e.text_hash, e.vector, c.digest FROM embeddings e LEFT JOIN checksums c "
+                f"ON c.fingerprint = e.fingerprint AND c.text_hash = e.text_hash "
+                f"WHERE e.fingerprint = ? AND e.text_hash IN ({marks})",
                 [self.fingerprint, *chunk],
             )
-            for key, blob in rows:
-                found[key] = np.frombuffer(blob, dtype=np.float32)
+            for key, blob, digest in rows:
+                vector = np.frombuffer(blob, dtype=np.float32) if len(blob) % 4 == 0 else None
+                if (
+                    vector is None
+                    or len(vector) != self.dimension
+                    or (digest is not None and digest != row_digest(key, blob))
+                    or not np.isfinite(vector).all()
+                ):
+                    damaged += 1
+                    continue
+                found[key] = vector
+        if damaged:
+            log.warning(
+                "%s: %d cached vector(s) are damaged (checksum, length or NaN); encoding them "
+                "again",
+                self.path,
+                damaged,
+            )
         return found
 
     def put(self, hashes: Sequence[bytes], vectors: np.ndarray) -> None:
@@ -94,8 +130,10 @@ class EmbeddingCache:
             (self.fingerprint, key, np.ascontiguousarray(vec, dtype=np.float32).tobytes())
             for key, vec in zip(hashes, vectors, strict=True)
         ]
+        digests = [(f, key, row_digest(key, blob)) for f, key, blob in rows]
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO checksums VALUES (?, ?, ?)", digests)
 
     def __len__(self) -> int:
         return self._db.execute(

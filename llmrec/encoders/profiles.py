@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmrec.errors import DataError
 
@@ -18,12 +18,12 @@ class ProfileConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_items: int = 30
+    max_items: int = Field(default=30, ge=1)
     min_rating: float | None = None
     """Keep only interactions rated at least this (e.g. 4 for 'liked'); None keeps all."""
     order: Literal["recent", "oldest", "rating"] = "recent"
     include_rating: bool = True
-    max_tokens: int | None = 256
+    max_tokens: int | None = Field(default=256, ge=1)
     """Token budget, counted with the encoder's tokenizer; whole lines are dropped past it."""
     header: str = "Movies this user watched, newest first:"
 

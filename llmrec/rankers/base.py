@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from llmrec.datasets.features import SideFeatures
 from llmrec.errors import ConfigError
 from llmrec.io import atomic_write
+from llmrec.rankers.state import check_finite, check_shape
 
 REGISTRY: dict[str, type[RecommenderBase]] = {}
 
@@ -242,5 +243,9 @@ class FactorModel(RecommenderBase):
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.user_factors = state["user_factors"]
-        self.item_factors = state["item_factors"]
+        users, items = state["user_factors"], state["item_factors"]
+        check_shape("user_factors", users, (None, None))
+        check_shape("item_factors", items, (None, users.shape[1]))
+        check_finite("user_factors", users)
+        check_finite("item_factors", items)
+        self.user_factors, self.item_factors = users, items

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
-from llmrec.rankers.neighbours import _csr_from_state, _csr_state
+from llmrec.rankers.state import check_finite, check_shape, csr_from_state, csr_state
 
 
 class EASEConfig(RecommenderConfig):
@@ -59,11 +59,11 @@ class EASE(RecommenderBase):
         return self.weights
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights, **_csr_state("train", self.train_)}
+        return {"weights": self.weights, **csr_state("train", self.train_)}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.train_ = _csr_from_state("train", state)
+        self.train_ = csr_from_state("train", state)
         weights = state["weights"]
-        if weights.shape != (self.train_.shape[1],) * 2:
-            raise ValueError(f"saved EASE weights have shape {weights.shape}")
+        check_shape("weights", weights, (self.train_.shape[1],) * 2)
+        check_finite("weights", weights)
         self.weights = weights

@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+from llmrec.rankers.state import csr_from_state, csr_state
 
 
 class ItemKNNConfig(RecommenderConfig):
@@ -74,36 +75,10 @@ class ItemKNN(RecommenderBase):
 
     def _state(self) -> dict[str, np.ndarray]:
         return {
-            **_csr_state("train", self.train_),
-            **_csr_state("similarity", self.similarity),
+            **csr_state("train", self.train_),
+            **csr_state("similarity", self.similarity),
         }
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.train_ = _csr_from_state("train", state)
-        self.similarity = _csr_from_state("similarity", state)
-
-
-def _csr_state(name: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
-    return {
-        f"{name}_data": matrix.data,
-        f"{name}_indices": matrix.indices,
-        f"{name}_indptr": matrix.indptr,
-        f"{name}_shape": np.asarray(matrix.shape, dtype=np.int64),
-    }
-
-
-def _csr_from_state(name: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
-    shape = tuple(int(n) for n in state[f"{name}_shape"])
-    indptr, indices = state[f"{name}_indptr"], state[f"{name}_indices"]
-    # Validate before scipy touches the arrays: a damaged file must not crash the process.
-    if (
-        len(shape) != 2
-        or len(indptr) != shape[0] + 1
-        or indptr[0] != 0
-        or np.any(np.diff(indptr) < 0)
-        or indptr[-1] != len(indices)
-        or len(state[f"{name}_data"]) != len(indices)
-        or (len(indices) and (indices.min() < 0 or indices.max() >= shape[1]))
-    ):
-        raise ValueError(f"saved {name} matrix is inconsistent (shape {shape})")
-    return sp.csr_matrix((state[f"{name}_data"], indices, indptr), shape=shape)
+        self.train_ = csr_from_state("train", state)
+        self.similarity = csr_from_state("similarity", state)

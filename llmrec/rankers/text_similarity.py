@@ -27,6 +27,7 @@ from llmrec.encoders.profiles import (
 )
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.rankers.base import FactorModel, RecommenderConfig
+from llmrec.rankers.state import check_csr
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,10 @@ class TextSimilarity(FactorModel):
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         super()._set_state(state)
-        indices = state["history_indices"]
+        indices, indptr = state["history_indices"], state["history_indptr"]
+        shape = (len(self.user_factors), len(self.item_factors))
+        check_csr("history", indptr, indices, shape)
         self.history = sp.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), indices, state["history_indptr"]),
-            shape=(len(self.user_factors), len(self.item_factors)),
+            (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape
         )
         self._item_similarity = None

@@ -489,10 +489,14 @@ class TwoStage(RecommenderBase):
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         import torch
 
+        from llmrec.rankers.state import check_all_finite, check_csr, check_ids, check_shape
+
         def part(prefix: str) -> dict[str, np.ndarray]:
             return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
 
         c = self.config
+        # A damaged file must give an error, not NaN scores or a crash inside scipy/faiss/torch.
+        check_all_finite(state)
         self.retriever = TwoTower(c.retriever)
         self.retriever._set_state(part("retriever."))
         self.retriever.n_items = len(self.retriever.item_factors)
@@ -500,12 +504,24 @@ class TwoStage(RecommenderBase):
         self.cf._set_state(part("cf."))
         self.cf.n_items = self.retriever.n_items
         self.n_items = self.retriever.n_items
+        n_users, n_items = len(self.retriever.user_factors), self.n_items
+        check_shape("cf.user_factors", self.cf.user_factors, (n_users, None))
+        check_shape("cf.item_factors", self.cf.item_factors, (n_items, None))
+        indices, indptr = state["train_indices"], state["train_indptr"]
+        check_csr("train", indptr, indices, (n_users, n_items))
+        check_ids("recent", state["recent"], n_items, (n_users, None))
+        check_shape("user_last", state["user_last"], (n_users,))
+        check_shape("item_last", state["item_last"], (n_items,))
+        check_shape("dense_std", state["dense_std"], np.shape(state["dense_mean"]))
+        if "user_tags" in state:
+            vocab = len(self.retriever.user_tag_vocab)
+            check_ids("user_tags", state["user_tags"], vocab, (n_users, None))
+        if c.ease is not None:
+            check_shape("ease.weights", state["ease.weights"], (n_items, n_items))
         self.ease = None
-        indices = state["train_indices"]
         self._set_train(
             sp.csr_matrix(
-                (np.ones(len(indices), np.float32), indices, state["train_indptr"]),
-                shape=(len(self.retriever.user_factors), self.n_items),
+                (np.ones(len(indices), np.float32), indices, indptr), shape=(n_users, n_items)
             )
         )
         self.dense_mean, self.dense_std = state["dense_mean"], state["dense_std"]

@@ -26,6 +26,7 @@ from llmrec.encoders.cache import CachedEncoder, default_cache_path
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.rankers.base import FactorModel, RecommenderConfig
+from llmrec.rankers.state import check_all_finite, check_ids, check_shape
 
 log = logging.getLogger(__name__)
 
@@ -488,14 +489,22 @@ class TwoTower(FactorModel):
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         import torch
 
+        check_all_finite(state)
         super()._set_state(state)
+        n_items = len(self.item_factors)
+        check_shape("item_text", state["item_text"], (n_items, None))
+        check_shape("item_seen", state["item_seen"], (n_items,))
+        if "item_tags" in state:
+            check_ids(
+                "item_tags", state["item_tags"], len(state["item_tag_vocab"]), (n_items, None)
+            )
         self.item_text = state["item_text"]
         self.item_seen = state["item_seen"]
         self.user_tag_vocab = state["user_tag_vocab"]
         self.item_tag_vocab = state["item_tag_vocab"]
         self.encoder_fingerprint = str(state["encoder_fingerprint"])
         self.item_tags = state.get("item_tags")
-        self.n_users, self.n_items = len(self.user_factors), len(self.item_factors)
+        self.n_users, self.n_items = len(self.user_factors), n_items
         self._model = self.new_towers()
         weights = {
             k.removeprefix("tower."): torch.from_numpy(np.array(v))

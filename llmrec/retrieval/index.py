@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
 
+from llmrec.artifacts import open_artifact, write_artifact
 from llmrec.encoders.base import normalize_rows
-from llmrec.io import atomic_dir, write_json
+from llmrec.io import write_json
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -206,6 +207,11 @@ class ItemIndex:
         """Set ``nprobe`` (IVF), ``efSearch`` (HNSW) or any faiss ParameterSpace name."""
         space = _faiss().ParameterSpace()
         for name, value in params.items():
+            # faiss takes 0 or a negative count silently and then returns too few results
+            if name in ("nprobe", "efSearch") and (
+                isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1
+            ):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
             try:
                 space.set_index_parameter(self.index, name, value)
             except RuntimeError as exc:
@@ -337,16 +343,34 @@ class ItemIndex:
             "faiss": _faiss().__version__,
         }
 
-    def save(self, folder: str | Path) -> Path:
-        """Write ``index.faiss``, ``removed.npy`` and ``manifest.json`` to a folder, atomically."""
+    def save(
+        self,
+        folder: str | Path,
+        overwrite: bool = False,
+        extra: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write ``index.faiss``, ``removed.npy`` and ``manifest.json`` as one artifact folder
+        (see :func:`llmrec.artifacts.write_artifact`).
+
+        Args:
+            folder: the folder.
+            overwrite: replace a folder that is not an llmrec index folder.
+            extra: writes more parts into the folder (the CLI's item names).
+
+        Raises:
+            ArtifactError: ``folder`` holds files llmrec did not write (without ``overwrite``).
+        """
         faiss = _faiss()
 
         def write(tmp: Path) -> None:
             faiss.write_index(self._cpu_index(), str(tmp / INDEX_FILE))
             np.save(tmp / IDS_FILE, np.fromiter(self.removed, np.int64))
             write_json(tmp / MANIFEST_FILE, self.manifest())
+            if extra is not None:
+                extra(tmp)
 
-        return atomic_dir(folder, write)
+        tie = {"item_count": len(self), "dimension": self.dimension}
+        return write_artifact(folder, "index", write, overwrite=overwrite, meta=tie)
 
     @classmethod
     def load(
@@ -365,6 +389,7 @@ class ItemIndex:
         """
         faiss = _faiss()
         folder = Path(folder)
+        open_artifact(folder, "index")
         try:
             manifest = json.loads((folder / MANIFEST_FILE).read_text())
             removed = np.load(folder / IDS_FILE, allow_pickle=False)

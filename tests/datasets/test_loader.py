@@ -146,3 +146,36 @@ def test_preset_yaml(tmp_path):
     preset.write_text("name: toy\nbogus: 1\n")
     with pytest.raises(DataError, match="bogus"):
         load(preset)
+
+
+def test_ids_are_normalised_alike_by_every_reader(tmp_path):
+    (tmp_path / "mixed.csv").write_text("user_id,item_id,rating\n196,242,3\n196.0,302,4\n 7 ,5,1\n")
+    mixed = load(tmp_path / "mixed.csv")
+    assert sorted(mixed.user_ids) == ["196", "7"] and sorted(mixed.item_ids) == ["242", "302", "5"]
+    frame = pd.DataFrame({"user_id": [196.0, 7.0], "item_id": [242.0, 5.0], "rating": [3.0, 1.0]})
+    frame.to_parquet(tmp_path / "floats.parquet")
+    floats = load(tmp_path / "floats.parquet")
+    assert list(floats.user_ids) == ["196", "7"] and list(floats.item_ids) == ["242", "5"]
+    folder = write_atomic(tmp_path, "spaced", INTER + " 196 \t242\t3\t1\n7\t5\t1\t2\n")
+    assert list(load(folder).user_ids) == ["196", "7"]
+    assert list(floats.user_index([196, 196.0, " 196", "196"])) == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("user_id,item_id,rating\n1,2,3\n,5,1\n", "interactions 'user_id': row 1 has an empty"),
+        ("user_id,item_id,rating\n1,2,3\n4,5,inf\n", "'rating' row 1 is inf; values must be"),
+        ("user_id,item_id,rating\n1,2,-inf\n", "'rating' row 0 is -inf"),
+    ],
+)
+def test_missing_ids_and_infinite_ratings_name_the_row(tmp_path, text, message):
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        load(tmp_path / "bad.csv")
+
+
+def test_blank_atomic_ids_name_the_row(tmp_path):
+    folder = write_atomic(tmp_path, "blank", INTER + "1\t2\t3\t1\n  \t5\t1\t2\n")
+    with pytest.raises(DataError, match="'user_id': row 1 has an empty or missing id"):
+        load(folder)

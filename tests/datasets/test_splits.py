@@ -142,3 +142,21 @@ def test_matrix_parts(ml100k):
     both = s.matrix("train+valid")
     assert both.nnz == len(s.train) + len(s.valid)
     assert np.allclose(both.toarray(), s.matrix("train").toarray() + s.matrix("valid").toarray())
+
+
+def test_interrupted_save_keeps_the_whole_previous_split(ml100k, tmp_path, monkeypatch):
+    folder = split(ml100k, "random", seed=1).save(tmp_path / "split")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    written = []
+
+    def to_parquet(frame, path, **kwargs):
+        if written:
+            raise OSError("killed after the first part")
+        written.append(path)
+        frame.to_csv(path)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", to_parquet)
+    with pytest.raises(OSError, match="killed"):
+        split(ml100k, "random", seed=2).save(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]

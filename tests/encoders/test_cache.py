@@ -70,3 +70,35 @@ def test_not_a_cache_file(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(ValueError, match="not an embedding cache"):
         EmbeddingCache(path, "m", 8)
+
+
+def test_damaged_rows_are_encoded_again_not_served(tiny, tmp_path, caplog):
+    import sqlite3
+
+    texts = _texts(20)
+    path = tmp_path / "c.sqlite"
+    fresh = CachedEncoder(tiny, path).encode(texts)
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT text_hash, vector FROM embeddings ORDER BY text_hash").fetchall()
+    flipped = bytearray(rows[0][1])
+    flipped[5] ^= 0x40  # one bit inside a stored vector
+    nan = np.frombuffer(rows[1][1], dtype=np.float32).copy()
+    nan[0] = np.nan
+    with db:
+        db.execute(
+            "UPDATE embeddings SET vector = ? WHERE text_hash = ?", (bytes(flipped), rows[0][0])
+        )
+        db.execute(
+            "UPDATE embeddings SET vector = ? WHERE text_hash = ?", (nan.tobytes(), rows[1][0])
+        )
+        db.execute("UPDATE embeddings SET vector = ? WHERE text_hash = ?", (rows[3][1], rows[2][0]))
+        db.execute("DELETE FROM checksums WHERE text_hash = ?", (rows[4][0],))  # an older row
+    db.close()
+    counting = Counting(tiny)
+    with caplog.at_level("WARNING", logger="llmrec.encoders.cache"):
+        again = CachedEncoder(counting, path).encode(texts)
+    assert counting.seen == 3 and "3 cached vector(s) are damaged" in caplog.text
+    np.testing.assert_allclose(again, fresh, atol=1e-6)
+    counting = Counting(tiny)
+    CachedEncoder(counting, path).encode(texts)
+    assert counting.seen == 0

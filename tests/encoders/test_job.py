@@ -64,6 +64,9 @@ def test_load_rejects_broken_folder(ml100k_small, tiny_spec, tmp_path):
     result = encode_dataset(ml100k_small, config(tiny_spec), tmp_path / "cache.sqlite")
     folder = result.save(tmp_path / "out")
     np.save(folder / "vectors.npy", result.vectors[:3])
+    with pytest.raises(DataError, match=r"part vectors\.npy does not match its SHA-256"):
+        EmbeddingSet.load(folder)
+    (folder / "artifact.json").unlink()  # a folder from before manifests
     with pytest.raises(DataError, match="do not match the manifest"):
         EmbeddingSet.load(folder)
 

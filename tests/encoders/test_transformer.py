@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -98,3 +101,36 @@ def test_max_length_capped_at_model_positions(tmp_path):
     encoder = TransformerEncoder(save_tiny_bert(tmp_path / "bert"), max_length=512)
     assert encoder.max_length == 64
     assert encoder.encode(["crime " * 200]).shape == (1, 32)
+
+
+def test_fingerprint_hashes_weight_contents_once(tmp_path, monkeypatch):
+    import shutil
+
+    from llmrec.encoders import transformer
+
+    monkeypatch.setenv("LLMREC_CACHE_DIR", str(tmp_path / "cache"))
+    base = save_tiny_bert(tmp_path / "base")
+    copy = Path(shutil.copytree(base, tmp_path / "copy"))
+    tuned = Path(shutil.copytree(base, tmp_path / "tuned"))
+    weights = tuned / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[-1] ^= 0x01  # one bit of one weight: same size, another model
+    weights.write_bytes(bytes(raw))
+    settings = {"pooling": "mean"}
+    fingerprint = transformer.folder_fingerprint
+    assert fingerprint(base, settings) == fingerprint(copy, settings)
+    assert fingerprint(base, settings) != fingerprint(tuned, settings)
+    assert (tmp_path / "cache" / "file-hashes.json").is_file()
+
+    # Hashes are remembered by path, size and mtime: the second time reads no weights ...
+    transformer._hashes.clear()
+
+    def no_reading(path):
+        raise AssertionError(f"re-hashed {path}")
+
+    monkeypatch.setattr(transformer, "sha256_file", no_reading)
+    assert fingerprint(base, settings) == fingerprint(copy, settings)
+    # ... unless a file changed.
+    os.utime(weights, ns=(0, 1))
+    with pytest.raises(AssertionError, match="re-hashed"):
+        fingerprint(tuned, settings)

@@ -29,3 +29,34 @@ def test_cli_index_build_and_search(ml100k_small, tiny_spec, tmp_path, monkeypat
     wrong = CliRunner().invoke(app, [*build, "--out", str(tmp_path / "x"), "--spec", "IVF9999,PQ3"])
     assert wrong.exit_code == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_index_and_encode_refuse_foreign_folders_and_bad_parameters(
+    tiny_spec, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LLMREC_CACHE_DIR", str(tmp_path / "cache"))
+    encode = ["encode", "--model", tiny_spec.model, "--dataset", "ml-100k", "--batch-size", "64"]
+    items = tmp_path / "items"
+    assert CliRunner().invoke(app, [*encode, "--out", str(items)]).exit_code == 0
+    foreign = tmp_path / "d"
+    foreign.mkdir()
+    (foreign / "thesis.txt").write_text("years of work")
+    build = ["index", "build", "--embeddings", str(items)]
+    for args in ([*build, "--out", str(foreign)], [*encode, "--out", str(foreign)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and "--overwrite" in result.output, result.output
+        assert (foreign / "thesis.txt").read_text() == "years of work"
+    result = CliRunner().invoke(app, [*build, "--out", str(items)])
+    assert result.exit_code == 2
+    assert "llmrec embeddings folder, not an index folder" in " ".join(result.output.split())
+    for option, value in (("--ef-search", "-5"), ("--nprobe", "0")):
+        result = CliRunner().invoke(app, [*build, "--out", str(tmp_path / "ix"), option, value])
+        assert result.exit_code == 2 and option in result.output
+    result = CliRunner().invoke(app, [*encode, "--what", "users", "--max-items", "0", "--out", "u"])
+    assert result.exit_code == 2 and "--max-items" in result.output
+    ix = tmp_path / "ix"
+    for _ in range(2):  # a second build replaces the index llmrec wrote
+        assert CliRunner().invoke(app, [*build, "--out", str(ix), "--spec", "HNSW8"]).exit_code == 0
+    result = CliRunner().invoke(app, [*build, "--out", str(foreign), "--overwrite"])
+    assert result.exit_code == 0 and (foreign / "item_ids.npy").is_file()
+    assert not (foreign / "thesis.txt").exists()

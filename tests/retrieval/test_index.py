@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -122,6 +124,9 @@ def test_save_load_round_trip(tmp_path):
     with pytest.raises(ValueError, match="16-d vectors, not 384-d"):
         ItemIndex.load(folder, dimension=384)
     (folder / "index.faiss").write_bytes(b"not an index")
+    with pytest.raises(ValueError, match=r"part index\.faiss does not match its SHA-256"):
+        ItemIndex.load(folder)
+    (folder / "artifact.json").unlink()  # a folder from before manifests
     with pytest.raises(ValueError, match="corrupt or unreadable"):
         ItemIndex.load(folder)
     with pytest.raises(ValueError, match="not an index folder"):
@@ -165,3 +170,18 @@ def test_candidate_recall_hand_computed():
     assert recall[1] == pytest.approx((0.5 + 0.0) / 2)
     assert recall[2] == pytest.approx((0.5 + 1.0) / 2) or recall[2] == pytest.approx(1.0)
     assert recall[4] == pytest.approx(1.0)
+
+
+def test_search_parameters_must_be_positive(tmp_path):
+    index = ItemIndex.build(ITEMS[:300], spec="HNSW16")
+    for bad in (-5, 0, 2.5, True):
+        with pytest.raises(ValueError, match="efSearch must be an integer >= 1"):
+            index.set_search_params(efSearch=bad)
+    folder = index.save(tmp_path / "ix")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(
+        json.dumps({**manifest, "search_params": {"efSearch": -5}})
+    )
+    (folder / "artifact.json").unlink()
+    with pytest.raises(ValueError, match="efSearch must be an integer >= 1"):
+        ItemIndex.load(folder)
