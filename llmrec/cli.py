@@ -524,7 +524,8 @@ def demo(
     console.print(
         "[bold]llmrec demo[/bold]: ml-100k (shipped with recbole), random 8:1:1 split, seed 42, "
         "holdout protocol (every model fits on train; valid only picks and early-stops). "
-        "Presets in rankers/ hold the hyper-parameters tuned on valid."
+        "Presets in rankers/ hold the hyper-parameters tuned on valid. Left out for time: "
+        "recbole:MultiVAE (~1 min), recbole:LightGCN (~10 min); 3 seeds: make experiments-fair."
     )
     _evaluate("ml-100k", "random", [42], models, [10, 20], out, tune=False)
 
