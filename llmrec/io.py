@@ -5,6 +5,7 @@ of these."""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
@@ -152,3 +153,42 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def check_text_encoding(path: str | Path, encoding: str) -> None:
+    """Check that a text file decodes with ``encoding``, before a parser meets it.
+
+    Raises:
+        DataError: an unknown encoding, or the first undecodable byte (its line and offset),
+            with a hint when the file reads as Latin-1 (MovieLens-100k's ``u.item`` does).
+    """
+    from llmrec.errors import DataError
+
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)()
+    except LookupError as exc:
+        raise DataError(f"{path}: unknown encoding {encoding!r}") from exc
+    offset, lines = 0, 1
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                bad = offset + exc.start
+                line = lines + block.count(b"\n", 0, exc.start)
+                hint = (
+                    "; if it is Latin-1 or Windows-1252, pass encoding='latin-1' "
+                    "(load(..., encoding=...), a dataset preset's `encoding:` or --encoding)"
+                    if encoding.replace("-", "").lower() in ("utf8", "ascii")
+                    else ""
+                )
+                raise DataError(
+                    f"{path}: line {line} is not valid {encoding} (byte 0x{block[exc.start]:02x} "
+                    f"at offset {bad}){hint}"
+                ) from exc
+            offset += len(block)
+            lines += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: ends inside a multi-byte {encoding} character") from exc

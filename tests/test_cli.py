@@ -6,6 +6,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from llmrec.cli import app, expand_seeds
+from tests.conftest import write_atomic
 
 runner = CliRunner()
 
@@ -152,6 +153,8 @@ def test_errors_are_clear():
     result = runner.invoke(app, ["data", "describe", "nope"])
     assert result.exit_code == 2
     assert "unknown dataset 'nope'" in result.output
+    result = runner.invoke(app, ["evaluate", "--models", ",,,"])
+    assert result.exit_code == 2 and "names no model" in result.output
     result = runner.invoke(app, ["evaluate", "--models", "pop,xgb"])
     assert result.exit_code == 2 and "unknown model 'xgb'" in result.output
 
@@ -212,9 +215,35 @@ def test_train_then_recommend(ml100k, tmp_path, monkeypatch, shared_cache):
     )
     assert result.exit_code == 0, result.output
     assert "model" in result.output and "history" in result.output
+    ids = tmp_path / "ids.txt"
+    ids.write_text("2\nnewcomer, The (1999)\n")
+    result = runner.invoke(
+        app,
+        [
+            *("recommend", "--model", str(model), "--user", "1", "--users-file", str(ids)),
+            *("-k", "3", "--history-item", "50", "--history-item", "181"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "newcomer, The" in result.output and "history" in result.output
+    for args in (["--users", " , "], ["--users", "1", "-k", "0"], ["--users-file", "nope.txt"]):
+        result = runner.invoke(app, ["recommend", "--model", str(model), *args])
+        assert result.exit_code == 2, result.output
     result = runner.invoke(app, ["recommend", "--model", str(model), "--users", "1", "-k", "99999"])
     assert result.exit_code == 2 and "catalogue size" in result.output
     result = runner.invoke(
         app, ["train", "--dataset", str(folder), "--model", "als", "--out", str(model)]
     )
     assert result.exit_code == 2 and "kind 'als'" in result.output
+
+
+def test_encoding_option_and_undecodable_files(tmp_path):
+    folder = write_atomic(tmp_path, "toy", "user_id:token\titem_id:token\nu1\ti1\n")
+    (folder / "toy.item").write_bytes(
+        "item_id:token\ttitle:token_seq\ni1\tAmélie\n".encode("cp1252")
+    )
+    result = runner.invoke(app, ["data", "describe", str(folder)])
+    assert result.exit_code == 2
+    assert "line 2 is not valid utf-8" in " ".join(result.output.split()), result.output
+    result = runner.invoke(app, ["data", "describe", str(folder), "--encoding", "latin-1"])
+    assert result.exit_code == 0, result.output

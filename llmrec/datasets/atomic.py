@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from llmrec.errors import DataError
+from llmrec.io import check_text_encoding
 
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 SUFFIXES = ("inter", "item", "user")
@@ -37,7 +38,7 @@ def parse_header(path: Path, line: str) -> tuple[list[str], list[str]]:
     return names, types
 
 
-def read_atomic_file(path: str | Path) -> pd.DataFrame:
+def read_atomic_file(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     """Read one atomic file into a DataFrame.
 
     ``token`` and ``token_seq`` fields stay strings; ``float`` fields become float64 (an empty
@@ -45,23 +46,26 @@ def read_atomic_file(path: str | Path) -> pd.DataFrame:
 
     Args:
         path: the ``.inter``, ``.item`` or ``.user`` file.
+        encoding: the file's text encoding.
 
     Returns:
         A DataFrame with one column per header field.
 
     Raises:
-        DataError: on a missing file, a bad header, a row with the wrong number of fields, or a
-            non-numeric value in a ``float`` field; the message names the file, line and column.
+        DataError: on a missing file, undecodable bytes, a bad header, a row with the wrong
+            number of fields, or a non-numeric value in a ``float`` field; the message names
+            the file, line and column.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such atomic file")
-    with open(path, encoding="utf-8") as fh:
+    check_text_encoding(path, encoding)
+    with open(path, encoding=encoding) as fh:
         header = fh.readline()
     if not header.strip():
         raise DataError(f"{path}: empty file (no header line)")
     names, types = parse_header(path, header)
-    _check_field_counts(path, len(names))
+    _check_field_counts(path, len(names), encoding)
     try:
         frame = pd.read_csv(
             path,
@@ -73,6 +77,7 @@ def read_atomic_file(path: str | Path) -> pd.DataFrame:
             keep_default_na=False,
             quoting=csv.QUOTE_NONE,
             engine="c",
+            encoding=encoding,
         )
     except pd.errors.ParserError as exc:
         raise DataError(
@@ -84,9 +89,9 @@ def read_atomic_file(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _check_field_counts(path: Path, expected: int) -> None:
+def _check_field_counts(path: Path, expected: int, encoding: str) -> None:
     """pandas pads short rows and turns long rows' extra fields into an index; refuse both."""
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding=encoding) as fh:
         fh.readline()
         for lineno, line in enumerate(fh, start=2):
             found = line.count("\t") + 1

@@ -16,7 +16,7 @@ from llmrec.datasets.atomic import find_atomic_files, read_atomic_file
 from llmrec.datasets.dataset import Dataset
 from llmrec.datasets.movielens import is_movielens_folder, read_movielens
 from llmrec.errors import DataError
-from llmrec.io import sha256_files
+from llmrec.io import check_text_encoding, sha256_files
 
 DATA_DIR_ENV = "LLMREC_DATA_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -35,9 +35,11 @@ class DatasetPreset(BaseModel):
     description: str = ""
     text_columns: dict[str, str] = {}
     """Roles (title, year, genres) to item columns, for ``item_text``."""
+    encoding: str | None = None
+    """Text encoding of the files; None: UTF-8 (Latin-1 for raw MovieLens folders)."""
 
 
-def load(name_or_path: str | os.PathLike[str]) -> Dataset:
+def load(name_or_path: str | os.PathLike[str], encoding: str | None = None) -> Dataset:
     """Load a dataset by name, preset or path.
 
     Resolution order: an existing path (atomic folder, MovieLens folder, CSV/Parquet file, or a
@@ -47,6 +49,8 @@ def load(name_or_path: str | os.PathLike[str]) -> Dataset:
 
     Args:
         name_or_path: e.g. ``"ml-100k"``, ``"ml-1m"``, ``"path/to/folder"``, ``"ratings.csv"``.
+        encoding: the files' text encoding, overriding a preset's; None: the preset's, else
+            UTF-8 (Latin-1 for raw MovieLens folders).
 
     Returns:
         The loaded :class:`Dataset`.
@@ -57,17 +61,17 @@ def load(name_or_path: str | os.PathLike[str]) -> Dataset:
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        return _from_preset(_read_preset(path))
+        return _from_preset(_read_preset(path), encoding)
     if path.exists():
-        return read_path(path)
+        return read_path(path, encoding=encoding)
     preset = PRESET_DIR / f"{text}.yaml"
     if preset.is_file():
-        return _from_preset(_read_preset(preset))
+        return _from_preset(_read_preset(preset), encoding)
     if text == "ml-100k":
-        return read_path(recbole_example("ml-100k"), name="ml-100k")
+        return read_path(recbole_example("ml-100k"), name="ml-100k", encoding=encoding)
     for folder in data_dirs():
         if (folder / text).exists():
-            return read_path(folder / text)
+            return read_path(folder / text, encoding=encoding)
     known = sorted(["ml-100k", *(p.stem for p in PRESET_DIR.glob("*.yaml"))])
     raise DataError(
         f"unknown dataset {text!r}: not an existing path, not a preset (known: "
@@ -111,10 +115,11 @@ def _read_preset(path: Path) -> DatasetPreset:
         raise DataError(f"{path}: invalid dataset preset: {exc}") from exc
 
 
-def _from_preset(preset: DatasetPreset) -> Dataset:
+def _from_preset(preset: DatasetPreset, encoding: str | None = None) -> Dataset:
+    encoding = encoding or preset.encoding
     if preset.path is None:
         if preset.name == "ml-100k":
-            dataset = read_path(recbole_example("ml-100k"), name=preset.name)
+            dataset = read_path(recbole_example("ml-100k"), name=preset.name, encoding=encoding)
             dataset.text_columns.update(preset.text_columns)
             return dataset
         candidates = [d / preset.name for d in data_dirs()]
@@ -123,7 +128,7 @@ def _from_preset(preset: DatasetPreset) -> Dataset:
         candidates = [p] if p.is_absolute() else [Path.cwd() / p] + [d / p for d in data_dirs()]
     for candidate in candidates:
         if candidate.exists():
-            dataset = read_path(candidate, name=preset.name)
+            dataset = read_path(candidate, name=preset.name, encoding=encoding)
             dataset.text_columns.update(preset.text_columns)
             return dataset
     raise DataError(
@@ -132,14 +137,21 @@ def _from_preset(preset: DatasetPreset) -> Dataset:
     )
 
 
-def read_path(path: Path, name: str | None = None) -> Dataset:
-    """Read a dataset from a folder (atomic or raw MovieLens) or a CSV/Parquet table."""
+def read_path(path: Path, name: str | None = None, encoding: str | None = None) -> Dataset:
+    """Read a dataset from a folder (atomic or raw MovieLens) or a CSV/Parquet table.
+
+    ``encoding`` None means UTF-8, or Latin-1 for a raw MovieLens folder.
+    """
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
+        raise DataError(f"{path}: permission denied (not readable by this user)")
     if path.is_file():
-        return _read_table(path, name or path.stem)
+        return _read_table(path, name or path.stem, encoding or "utf-8")
     name = name or path.name
     if is_movielens_folder(path):
-        inter, items, users = read_movielens(path)
+        inter, items, users = read_movielens(path, encoding or "latin-1")
         files = [
             p for p in path.iterdir() if p.name in ("u.data", "u.item", "ratings.dat", "movies.dat")
         ]
@@ -149,12 +161,17 @@ def read_path(path: Path, name: str | None = None) -> Dataset:
         raise DataError(
             f"{path}: no dataset found (expected NAME.inter atomic files, u.data or ratings.dat)"
         )
-    inter = read_atomic_file(files["inter"])
+    encoding = encoding or "utf-8"
+    inter = read_atomic_file(files["inter"], encoding)
     items = (
-        read_atomic_file(files["item"]) if "item" in files else pd.DataFrame(columns=["item_id"])
+        read_atomic_file(files["item"], encoding)
+        if "item" in files
+        else pd.DataFrame(columns=["item_id"])
     )
     users = (
-        read_atomic_file(files["user"]) if "user" in files else pd.DataFrame(columns=["user_id"])
+        read_atomic_file(files["user"], encoding)
+        if "user" in files
+        else pd.DataFrame(columns=["user_id"])
     )
     for frame, key, file in (
         (inter, "user_id", "inter"),
@@ -167,14 +184,16 @@ def read_path(path: Path, name: str | None = None) -> Dataset:
     return Dataset(name, inter, items, users, sha256_files(files.values()), str(path))
 
 
-def _read_table(path: Path, name: str) -> Dataset:
+def _read_table(path: Path, name: str, encoding: str) -> Dataset:
     if path.suffix not in TABLE_SUFFIXES:
         raise DataError(f"{path}: unsupported file type; expected {', '.join(TABLE_SUFFIXES)}")
     try:
         if path.suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+            check_text_encoding(path, encoding)
+            sep = "\t" if path.suffix == ".tsv" else ","
+            frame = pd.read_csv(path, sep=sep, encoding=encoding)
     except Exception as exc:  # pandas/pyarrow raise many types for a bad file
         raise DataError(f"{path}: cannot read table: {exc}") from exc
     for col in ("rating", "timestamp"):

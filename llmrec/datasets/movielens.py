@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from llmrec.errors import DataError
+from llmrec.io import check_text_encoding
 
 ML100K_GENRES = [
     "unknown",
@@ -37,7 +38,8 @@ def is_movielens_folder(folder: Path) -> bool:
     return (folder / "u.data").is_file() or (folder / "ratings.dat").is_file()
 
 
-def _read(path: Path, sep: str, names: list[str]) -> pd.DataFrame:
+def _read(path: Path, sep: str, names: list[str], encoding: str) -> pd.DataFrame:
+    check_text_encoding(path, encoding)
     try:
         frame = pd.read_csv(
             path,
@@ -45,7 +47,7 @@ def _read(path: Path, sep: str, names: list[str]) -> pd.DataFrame:
             header=None,
             names=names,
             dtype=str,
-            encoding="latin-1",
+            encoding=encoding,
             engine="python" if len(sep) > 1 else "c",
             keep_default_na=False,
         )
@@ -66,40 +68,49 @@ def _numeric(path: Path, frame: pd.DataFrame, columns: list[str]) -> pd.DataFram
     return frame
 
 
-def read_movielens(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def read_movielens(
+    folder: Path, encoding: str = "latin-1"
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Read interactions, items and users from a raw MovieLens folder.
+
+    Args:
+        folder: holds ``u.data``/``u.item``/``u.user`` or ``ratings.dat``/``movies.dat``/
+            ``users.dat``.
+        encoding: GroupLens ships these files in Latin-1.
 
     Returns:
         ``(interactions, items, users)``; items carry ``title``, ``release_year`` and ``genres``
         (space-separated), users carry the demographic columns.
     """
     if (folder / "u.data").is_file():
-        inter = _read(folder / "u.data", "\t", INTERACTION_COLUMNS)
-        items = _read_ml100k_items(folder / "u.item")
-        users = _optional(folder / "u.user", "|", ["user_id", "age", "gender", "occupation", "zip"])
+        inter = _read(folder / "u.data", "\t", INTERACTION_COLUMNS, encoding)
+        items = _read_ml100k_items(folder / "u.item", encoding)
+        users = _optional(
+            folder / "u.user", "|", ["user_id", "age", "gender", "occupation", "zip"], encoding
+        )
     else:
-        inter = _read(folder / "ratings.dat", "::", INTERACTION_COLUMNS)
-        items = _optional(folder / "movies.dat", "::", ["item_id", "title", "genres"])
+        inter = _read(folder / "ratings.dat", "::", INTERACTION_COLUMNS, encoding)
+        items = _optional(folder / "movies.dat", "::", ["item_id", "title", "genres"], encoding)
         if not items.empty:
             year = items["title"].str.extract(r"\((\d{4})\)\s*$")[0]
             items["release_year"] = year.fillna("")
             items["title"] = items["title"].str.replace(r"\s*\(\d{4}\)\s*$", "", regex=True)
             items["genres"] = items["genres"].str.replace("|", " ", regex=False)
         cols = ["user_id", "gender", "age", "occupation", "zip"]
-        users = _optional(folder / "users.dat", "::", cols)
+        users = _optional(folder / "users.dat", "::", cols, encoding)
     inter = _numeric(folder, inter, ["rating", "timestamp"])
     return inter, items, users
 
 
-def _optional(path: Path, sep: str, names: list[str]) -> pd.DataFrame:
-    return _read(path, sep, names) if path.is_file() else pd.DataFrame(columns=names[:1])
+def _optional(path: Path, sep: str, names: list[str], encoding: str) -> pd.DataFrame:
+    return _read(path, sep, names, encoding) if path.is_file() else pd.DataFrame(columns=names[:1])
 
 
-def _read_ml100k_items(path: Path) -> pd.DataFrame:
+def _read_ml100k_items(path: Path, encoding: str) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=["item_id"])
     names = ["item_id", "title", "release_date", "video_release_date", "url", *ML100K_GENRES]
-    raw = _read(path, "|", names)
+    raw = _read(path, "|", names, encoding)
     flags = raw[ML100K_GENRES].eq("1")
     genres = flags.apply(
         lambda row: " ".join(g for g, on in zip(ML100K_GENRES, row, strict=True) if on), axis=1

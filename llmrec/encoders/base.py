@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,30 @@ def check_texts(texts: Sequence[Any]) -> list[str]:
             raise ValueError(f"text {i} is empty; an empty text has no meaningful embedding")
         out.append(text)
     return out
+
+
+def check_encode_kwargs(kwargs: dict[str, Any]) -> int:
+    """Validate ``encode``'s keyword arguments; returns the batch size.
+
+    Raises:
+        ValueError: an unknown keyword (the valid ones are listed), a batch size below 1, or
+            ``convert_to_numpy=False``.
+    """
+    unknown = sorted(set(kwargs) - set(ENCODE_KWARGS))
+    if unknown:
+        raise ValueError(
+            f"unknown encode() argument(s) {unknown}; valid: {', '.join(ENCODE_KWARGS)}"
+        )
+    batch_size = kwargs.get("batch_size", 32)
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, numbers.Integral)
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not kwargs.get("convert_to_numpy", True):
+        raise ValueError("only convert_to_numpy=True is supported")
+    return int(batch_size)
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
@@ -74,16 +99,7 @@ class TextEncoder(ABC):
         Raises:
             ValueError: an unknown keyword (the valid ones are listed) or a bad text.
         """
-        unknown = sorted(set(kwargs) - set(ENCODE_KWARGS))
-        if unknown:
-            raise ValueError(
-                f"unknown encode() argument(s) {unknown}; valid: {', '.join(ENCODE_KWARGS)}"
-            )
-        batch_size = int(kwargs.get("batch_size", 32))
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not kwargs.get("convert_to_numpy", True):
-            raise ValueError("only convert_to_numpy=True is supported")
+        batch_size = check_encode_kwargs(kwargs)
         texts = check_texts(sentences)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         # Longest first, so batches hold texts of similar length and padding is minimal.

@@ -1,7 +1,8 @@
 """An on-disk embedding cache keyed by (model fingerprint, text hash), in SQLite.
 
-Each chunk of new embeddings is committed in one transaction, so a run killed mid-way keeps what
-it finished and the next run resumes; SQLite's journal means a kill never leaves a torn row.
+New embeddings are committed every few seconds, each commit one transaction, so a run killed
+mid-way keeps what it finished and the next run resumes; SQLite's journal means a kill never
+leaves a torn row.
 Several processes may share one cache file (writers take turns on SQLite's lock). Every row has
 a checksum over its key and vector (in a table of its own, which older llmrec versions ignore):
 a row damaged on disk, or holding NaN, is treated as missing and encoded again, never served.
@@ -9,17 +10,21 @@ a row damaged on disk, or holding NaN, is treated as missing and encoded again, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from llmrec.encoders.base import TextEncoder, check_texts, normalize_rows
+from llmrec.encoders.base import TextEncoder, check_encode_kwargs, check_texts, normalize_rows
+from llmrec.errors import DataError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (fingerprint TEXT PRIMARY KEY, dimension INTEGER NOT NULL);
@@ -63,26 +68,46 @@ class EmbeddingCache:
 
     def __init__(self, path: str | Path, fingerprint: str, dimension: int) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fingerprint, self.dimension = fingerprint, int(dimension)
-        self._db = sqlite3.connect(self.path, timeout=60)
+        if self.path.is_dir():
+            raise DataError(f"embedding cache {self.path} is a folder; give a file path")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"embedding cache {self.path}: cannot create its folder ({exc})"
+            ) from exc
+        self.fingerprint, self.dimension = fingerprint, int(dimension)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
             row = self._db.execute(
                 "SELECT dimension FROM models WHERE fingerprint = ?", (fingerprint,)
             ).fetchone()
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{self.path}: not an embedding cache ({exc})") from exc
+            raise DataError(f"{self.path}: not an embedding cache ({exc})") from exc
         if row is not None and row[0] != self.dimension:
-            raise ValueError(
+            raise DataError(
                 f"{self.path}: cache holds {row[0]}-d embeddings for model {fingerprint}, "
                 f"but the encoder makes {self.dimension}-d ones; use another cache file"
             )
-        with self._db:
+        with self._guard():
             self._db.execute(
                 "INSERT OR IGNORE INTO models VALUES (?, ?)", (fingerprint, self.dimension)
             )
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """One transaction; SQLite's errors (a damaged file, another program's tables) become
+        an error that names the cache file."""
+        try:
+            with self._db:
+                yield
+        except sqlite3.DatabaseError as exc:
+            raise DataError(
+                f"{self.path}: the embedding cache is damaged or has another schema ({exc}); "
+                "delete it (it is only a cache) or pass another cache path"
+            ) from exc
 
     def get(self, hashes: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         """Cached vectors for those hashes that are present and intact.
@@ -96,12 +121,13 @@ class EmbeddingCache:
         for lo in range(0, len(hashes), 500):
             chunk = list(hashes[lo : lo + 500])
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT e.text_hash, e.vector, c.digest FROM embeddings e LEFT JOIN checksums c "
-                f"ON c.fingerprint = e.fingerprint AND c.text_hash = e.text_hash "
-                f"WHERE e.fingerprint = ? AND e.text_hash IN ({marks})",
-                [self.fingerprint, *chunk],
-            )
+            with self._guard():
+                rows = self._db.execute(
+                    "SELECT e.text_hash, e.vector, c.digest FROM embeddings e LEFT JOIN checksums c"
+                    " ON c.fingerprint = e.fingerprint AND c.text_hash = e.text_hash"
+                    f" WHERE e.fingerprint = ? AND e.text_hash IN ({marks})",
+                    [self.fingerprint, *chunk],
+                ).fetchall()
             for key, blob, digest in rows:
                 vector = np.frombuffer(blob, dtype=np.float32) if len(blob) % 4 == 0 else None
                 if (
@@ -131,14 +157,15 @@ class EmbeddingCache:
             for key, vec in zip(hashes, vectors, strict=True)
         ]
         digests = [(f, key, row_digest(key, blob)) for f, key, blob in rows]
-        with self._db:
+        with self._guard():
             self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
             self._db.executemany("INSERT OR REPLACE INTO checksums VALUES (?, ?, ?)", digests)
 
     def __len__(self) -> int:
-        return self._db.execute(
-            "SELECT COUNT(*) FROM embeddings WHERE fingerprint = ?", (self.fingerprint,)
-        ).fetchone()[0]
+        with self._guard():
+            return self._db.execute(
+                "SELECT COUNT(*) FROM embeddings WHERE fingerprint = ?", (self.fingerprint,)
+            ).fetchone()[0]
 
     def close(self) -> None:
         self._db.close()
@@ -147,37 +174,91 @@ class EmbeddingCache:
 class CachedEncoder(TextEncoder):
     """Wraps an encoder so that texts already encoded by the same model cost nothing.
 
+    Texts the cache lacks are encoded longest first in chunks of ``chunk_size`` under one
+    progress bar; finished vectors are committed every ``commit_seconds`` (and when encoding
+    stops, even on an exception), so a run killed with ``kill -9`` loses at most that much work.
+
     Args:
         encoder: the encoder doing the work.
         cache: path of the SQLite cache file.
-        chunk_size: texts encoded and committed together (the unit of resumption).
+        chunk_size: texts per call to ``encoder``; None: the ``batch_size`` given to
+            :meth:`encode`.
+        commit_seconds: the most work, in seconds, held in memory before a commit.
     """
 
-    def __init__(self, encoder: TextEncoder, cache: str | Path, chunk_size: int = 2048) -> None:
+    def __init__(
+        self,
+        encoder: TextEncoder,
+        cache: str | Path,
+        chunk_size: int | None = None,
+        commit_seconds: float = 2.0,
+    ) -> None:
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if commit_seconds < 0:
+            raise ValueError(f"commit_seconds must be >= 0, got {commit_seconds}")
         self.encoder = encoder
         self.dimension = encoder.dimension
         self.fingerprint = encoder.fingerprint
         self.cache = EmbeddingCache(cache, encoder.fingerprint, encoder.dimension)
         self.chunk_size = chunk_size
+        self.commit_seconds = commit_seconds
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self.encoder._encode_batch(texts)
 
     def encode(self, sentences: Sequence[str], **kwargs: Any) -> np.ndarray:
+        check_encode_kwargs(kwargs)
         texts = check_texts(sentences)
         normalize = kwargs.pop("normalize_embeddings", False)
+        show = kwargs.pop("show_progress_bar", None)
         keys = [text_hash(t) for t in texts]
         found = self.cache.get(list(dict.fromkeys(keys)))
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in found))
-        for lo in range(0, len(missing), self.chunk_size):
-            chunk = missing[lo : lo + self.chunk_size]
-            vectors = self.encoder.encode(chunk, **kwargs)
-            chunk_keys = [text_hash(t) for t in chunk]
-            self.cache.put(chunk_keys, vectors)
-            found.update(zip(chunk_keys, vectors, strict=True))
+        # Longest first across chunks too, so each chunk's batches pad as little as whole-run
+        # batching would.
+        missing.sort(key=len, reverse=True)
+        found.update(self._encode_missing(missing, kwargs, show))
         out = (
             np.stack([found[k] for k in keys]).astype(np.float32)
             if keys
             else np.empty((0, self.dimension), dtype=np.float32)
         )
         return normalize_rows(out) if normalize else out
+
+    def _encode_missing(
+        self, missing: list[str], kwargs: dict[str, Any], show: bool | None
+    ) -> dict[bytes, np.ndarray]:
+        size = self.chunk_size or int(kwargs.get("batch_size", 32))
+        done: dict[bytes, np.ndarray] = {}
+        pending: list[tuple[bytes, np.ndarray]] = []
+        last_commit = time.monotonic()
+        bar = tqdm(
+            total=len(missing),
+            desc="encode",
+            unit="text",
+            disable=(None if show is None else not show) or not missing,
+        )
+        try:
+            for lo in range(0, len(missing), size):
+                chunk = missing[lo : lo + size]
+                vectors = self.encoder.encode(chunk, show_progress_bar=False, **kwargs)
+                pending += zip((text_hash(t) for t in chunk), vectors, strict=True)
+                bar.update(len(chunk))
+                if time.monotonic() - last_commit >= self.commit_seconds:
+                    self._commit(pending, done)
+                    last_commit = time.monotonic()
+        finally:
+            bar.close()
+            # Also on an exception (Ctrl-C): what was finished is kept for the next run.
+            self._commit(pending, done)
+        return done
+
+    def _commit(
+        self, pending: list[tuple[bytes, np.ndarray]], done: dict[bytes, np.ndarray]
+    ) -> None:
+        if pending:
+            hashes, vectors = zip(*pending, strict=True)
+            self.cache.put(list(hashes), np.stack(vectors))
+            done.update(pending)
+            pending.clear()

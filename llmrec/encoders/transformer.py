@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 
+from llmrec.devices import resolve_device
 from llmrec.encoders.base import TextEncoder
 from llmrec.encoders.cache import default_cache_path
 from llmrec.errors import ConfigError
@@ -102,7 +103,7 @@ def load_local(folder: Path, model_class: type, device: str | None, dtype: str) 
         raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     from transformers import AutoTokenizer
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = model_class.from_pretrained(

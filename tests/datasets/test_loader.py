@@ -179,3 +179,44 @@ def test_blank_atomic_ids_name_the_row(tmp_path):
     folder = write_atomic(tmp_path, "blank", INTER + "1\t2\t3\t1\n  \t5\t1\t2\n")
     with pytest.raises(DataError, match="'user_id': row 1 has an empty or missing id"):
         load(folder)
+
+
+def _latin1_atomic(tmp_path):
+    folder = write_atomic(tmp_path, "toy", INTER + "u1\ti1\t5\t1\nu2\ti2\t4\t2\n")
+    (folder / "toy.item").write_bytes(
+        "item_id:token\ttitle:token_seq\ni1\tAmélie\ni2\tBeta\n".encode("latin-1")
+    )
+    return folder
+
+
+def test_latin1_atomic_file_is_named_with_line_and_hint(tmp_path):
+    folder = _latin1_atomic(tmp_path)
+    with pytest.raises(
+        DataError, match=r"toy\.item: line 2 is not valid utf-8 \(byte 0xe9.*latin-1"
+    ):
+        load(folder)
+    data = load(folder, encoding="latin-1")
+    assert data.items.set_index("item_id").loc["i1", "title"] == "Amélie"
+
+
+def test_encoding_from_a_preset_and_unknown_encodings(tmp_path):
+    folder = _latin1_atomic(tmp_path)
+    preset = tmp_path / "toy.yaml"
+    preset.write_text(f"name: toy\npath: {folder}\nencoding: latin-1\n")
+    assert "Amélie" in load(preset).items["title"].tolist()
+    with pytest.raises(DataError, match="unknown encoding 'klingon'"):
+        load(folder, encoding="klingon")
+
+
+def test_latin1_csv_and_raw_movielens_override(tmp_path):
+    (tmp_path / "r.csv").write_bytes("user_id,item_id\nJosé,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"r\.csv: line 2 is not valid utf-8"):
+        load(tmp_path / "r.csv")
+    assert load(tmp_path / "r.csv", encoding="latin-1").user_ids.tolist() == ["José"]
+    ml = tmp_path / "ml"
+    ml.mkdir()
+    (ml / "ratings.dat").write_text("1::7::5::978300760\n")
+    (ml / "movies.dat").write_bytes("7::Amélie (2001)::Comedy\n".encode("latin-1"))
+    assert load(ml).items.loc[0, "title"] == "Amélie"  # GroupLens files are Latin-1
+    with pytest.raises(DataError, match=r"movies\.dat: line 1 is not valid utf-8"):
+        load(ml, encoding="utf-8")

@@ -9,8 +9,13 @@ from tests.encoders.tiny_models import WORDS, save_tiny_bert
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> TransformerEncoder:
-    return TransformerEncoder(save_tiny_bert(tmp_path_factory.mktemp("bert")))
+def tiny_folder(tmp_path_factory):
+    return save_tiny_bert(tmp_path_factory.mktemp("bert"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_folder) -> TransformerEncoder:
+    return TransformerEncoder(tiny_folder)
 
 
 def _texts(n: int) -> list[str]:
@@ -102,3 +107,75 @@ def test_damaged_rows_are_encoded_again_not_served(tiny, tmp_path, caplog):
     counting = Counting(tiny)
     CachedEncoder(counting, path).encode(texts)
     assert counting.seen == 0
+
+
+def test_commits_every_chunk_when_asked_and_keeps_work_on_kill(tiny, tiny_folder, tmp_path):
+    """commit_seconds=0: each chunk is committed before the next starts, so a kill -9 (seen
+    here as a process that exits hard mid-run) loses at most the chunk in flight."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "c.sqlite"
+    script = f"""
+import os, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from llmrec.encoders import TransformerEncoder
+from llmrec.encoders.cache import CachedEncoder
+from tests.encoders.test_cache import Counting, _texts
+
+class Killing(Counting):
+    def encode(self, texts, **kwargs):
+        if self.calls == 3:
+            os._exit(137)
+        return super().encode(texts, **kwargs)
+
+enc = TransformerEncoder({str(tiny_folder)!r})
+CachedEncoder(Killing(enc), {str(path)!r}, chunk_size=8, commit_seconds=0).encode(_texts(64))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    assert result.returncode == 137, result.stderr.decode()[-2000:]
+    assert len(EmbeddingCache(path, tiny.fingerprint, tiny.dimension)) == 24
+    counting = Counting(tiny)
+    out = CachedEncoder(counting, path, chunk_size=8).encode(_texts(64))
+    assert counting.seen == 40
+    np.testing.assert_allclose(out, tiny.encode(_texts(64)), atol=1e-6)
+
+
+def test_one_progress_bar_and_bad_options(tiny, tmp_path):
+    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
+        CachedEncoder(tiny, tmp_path / "c.sqlite", chunk_size=0)
+    with pytest.raises(ValueError, match="commit_seconds"):
+        CachedEncoder(tiny, tmp_path / "c.sqlite", commit_seconds=-1)
+    with pytest.raises(ValueError, match=r"unknown encode\(\) argument.*valid: batch_size"):
+        CachedEncoder(tiny, tmp_path / "c.sqlite").encode(["a b"], batch=3)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1, got 2\.5"):
+        CachedEncoder(tiny, tmp_path / "c.sqlite").encode(["a b"], batch_size=2.5)
+
+
+def test_sqlite_problems_name_the_cache_file(tiny, tmp_path):
+    import sqlite3
+
+    from llmrec.errors import DataError
+
+    folder = tmp_path / "cache-dir"
+    folder.mkdir()
+    with pytest.raises(DataError, match="is a folder"):
+        EmbeddingCache(folder, "m", 8)
+    other = tmp_path / "other.sqlite"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE embeddings (a, b)")  # another program's table of that name
+    db.commit()
+    db.close()
+    cache = EmbeddingCache(other, "m", 8)
+    with pytest.raises(DataError, match=f"{other}.*another schema"):
+        cache.get([b"k"])
+    path = tmp_path / "c.sqlite"
+    CachedEncoder(tiny, path).encode(_texts(300))
+    data = bytearray(path.read_bytes())
+    data[4096:] = bytes(len(data) - 4096)  # everything after the first page zeroed
+    path.write_bytes(bytes(data))
+    for wal in tmp_path.glob("c.sqlite-*"):
+        wal.unlink()
+    with pytest.raises(DataError, match=str(path)):
+        CachedEncoder(tiny, path).encode(_texts(300))

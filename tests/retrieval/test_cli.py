@@ -3,6 +3,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from llmrec.cli import app
+from tests.conftest import write_atomic
 
 
 def test_cli_index_build_and_search(ml100k_small, tiny_spec, tmp_path, monkeypatch):
@@ -26,6 +27,21 @@ def test_cli_index_build_and_search(ml100k_small, tiny_spec, tmp_path, monkeypat
     assert "top 3 candidates" in result.output
     bad = CliRunner().invoke(app, [*search, str(tmp_path / "users"), "--users", "nobody"])
     assert bad.exit_code == 2 and "unknown user id" in bad.output
+    other = write_atomic(tmp_path, "other", "user_id:token\titem_id:token\n1\t1\n2\t5\n")
+    bad = CliRunner().invoke(
+        app, [*search, str(tmp_path / "users"), "--user", "1", "--dataset", str(other)]
+    )
+    assert bad.exit_code == 2, bad.output
+    assert "is not the dataset" in " ".join(bad.output.split()), bad.output
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("1\n\n 2 \n")
+    result = CliRunner().invoke(
+        app, [*search, str(tmp_path / "users"), "--users-file", str(ids_file), "-k", "2"]
+    )
+    assert result.exit_code == 0 and "top 2 candidates" in result.output, result.output
+    for args in (["--users", ","], ["--users", "1", "-k", "0"]):
+        bad = CliRunner().invoke(app, [*search, str(tmp_path / "users"), *args])
+        assert bad.exit_code == 2, bad.output
     wrong = CliRunner().invoke(app, [*build, "--out", str(tmp_path / "x"), "--spec", "IVF9999,PQ3"])
     assert wrong.exit_code == 2
     assert not (tmp_path / "x").exists()
@@ -54,6 +70,8 @@ def test_cli_index_and_encode_refuse_foreign_folders_and_bad_parameters(
         assert result.exit_code == 2 and option in result.output
     result = CliRunner().invoke(app, [*encode, "--what", "users", "--max-items", "0", "--out", "u"])
     assert result.exit_code == 2 and "--max-items" in result.output
+    result = CliRunner().invoke(app, [*encode, "--device", "bogus", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "unknown device 'bogus'" in result.output, result.output
     ix = tmp_path / "ix"
     for _ in range(2):  # a second build replaces the index llmrec wrote
         assert CliRunner().invoke(app, [*build, "--out", str(ix), "--spec", "HNSW8"]).exit_code == 0

@@ -1,0 +1,82 @@
+"""What every ``llmrec`` subcommand shares: the apps, consoles, options and error exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from llmrec.datasets import SPLITS, Dataset, load
+from llmrec.errors import ConfigError, LLMRecError
+
+app = typer.Typer(
+    help="llmrec: language-model features for existing recommenders, evaluated honestly.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect and split datasets.", no_args_is_help=True)
+index_app = typer.Typer(help="Build and query FAISS candidate indexes.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(index_app, name="index")
+console = Console()
+err_console = Console(stderr=True)
+
+DatasetArg = Annotated[
+    str,
+    typer.Argument(help="Dataset name (ml-100k, ml-1m), preset YAML, folder or CSV/Parquet file."),
+]
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset name, preset or path.")]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Text encoding of the dataset's files (default UTF-8; Latin-1 for raw MovieLens).",
+    ),
+]
+SplitOpt = Annotated[str, typer.Option("--split", help=f"One of: {', '.join(SPLITS)}.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the split.")]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace --out even when it is not an llmrec folder of this kind (its files are "
+        "deleted).",
+    ),
+]
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print ``exc`` as one line and exit with status 2 (bad input), without a traceback."""
+    # The message as plain text: ids such as "[1]" must not be read as rich markup.
+    err_console.print("[red]error:[/red]", Text(str(exc)))
+    raise typer.Exit(code=2)
+
+
+def load_dataset(name: str, encoding: str | None = None) -> Dataset:
+    """:func:`llmrec.datasets.load`, exiting with a clear error on bad input."""
+    try:
+        return load(name, encoding=encoding)
+    except (LLMRecError, OSError) as exc:
+        fail(exc)
+
+
+def id_list(
+    option: str, joined: str | None, single: list[str] | None, file: Path | None
+) -> list[str]:
+    """Ids from ``--OPTIONs a,b``, repeated ``--OPTION "x, The (1999)"`` (ids with commas) and
+    ``--OPTIONs-file F`` (one id per line), in that order, stripped, blanks dropped.
+
+    Raises:
+        ConfigError: the file cannot be read.
+    """
+    ids = [i.strip() for i in (joined or "").split(",")]
+    ids += [i.strip() for i in single or []]
+    if file is not None:
+        try:
+            ids += [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--{option}s-file {file}: cannot read it ({exc})") from exc
+    return [i for i in ids if i]

@@ -1,0 +1,136 @@
+"""``llmrec train`` and ``llmrec recommend``: the two-stage pipeline as a saved model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from llmrec.cli.common import (
+    DatasetOpt,
+    EncodingOpt,
+    OverwriteOpt,
+    SeedOpt,
+    SplitOpt,
+    app,
+    console,
+    fail,
+    id_list,
+    load_dataset,
+)
+from llmrec.datasets import split
+from llmrec.errors import ConfigError, LLMRecError
+from llmrec.evaluation import resolve_model
+from llmrec.rankers.base import make_config
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
+    dataset: DatasetOpt = "ml-100k",
+    split_name: SplitOpt = "random",
+    seed: SeedOpt = 42,
+    model: Annotated[
+        str, typer.Option("--model", help="A two_stage preset name or YAML path.")
+    ] = "two-stage",
+    overwrite: OverwriteOpt = False,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Fit the two-stage pipeline on a split's train (the ranker learns from a holdout of
+    train; valid is not used), report test metrics, and save the model folder."""
+    from llmrec.artifacts import check_target
+    from llmrec.evaluation import evaluate_scores
+    from llmrec.pipeline import Recommender
+    from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
+
+    try:
+        check_target(out, "model", overwrite)
+        spec = resolve_model(model)
+        if spec.kind != TwoStage.kind:
+            raise ConfigError(
+                f"llmrec train builds the {TwoStage.kind} pipeline; {model!r} is kind "
+                f"{spec.kind!r} (use llmrec evaluate for other models)"
+            )
+        data = split(load_dataset(dataset, encoding), split_name, seed)
+        start = time.perf_counter()
+        recommender = Recommender(make_config(TwoStageConfig, spec.params)).fit(
+            data.train,
+            items=data.dataset.items,
+            users=data.dataset.users,
+            text_columns=data.dataset.text_columns,
+        )
+        fit_seconds = time.perf_counter() - start
+        result = evaluate_scores(
+            recommender.model.score,
+            data.matrix("test"),
+            exclude=data.matrix("train+valid"),
+            ks=(10, 20),
+            candidates=data.test_candidates,
+        )
+        recommender.save(out, overwrite=overwrite)
+    except (LLMRecError, ValueError, OSError) as exc:
+        fail(exc)
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+    console.print(f"fit {fit_seconds:.1f} s; test ({split_name} split): {metrics}")
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def recommend(
+    model: Annotated[Path, typer.Option("--model", help="Folder written by llmrec train.")],
+    users: Annotated[str | None, typer.Option("--users", help="Comma-separated user ids.")] = None,
+    user: Annotated[
+        list[str] | None, typer.Option("--user", help="One user id (repeatable; may hold commas).")
+    ] = None,
+    users_file: Annotated[
+        Path | None, typer.Option("--users-file", help="A file of user ids, one per line.")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Items per user.")] = 10,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            "--history",
+            help="Comma-separated item ids: the history of users the model does not know.",
+        ),
+    ] = None,
+    history_item: Annotated[
+        list[str] | None,
+        typer.Option("--history-item", help="One history item id (repeatable; may hold commas)."),
+    ] = None,
+    history_file: Annotated[
+        Path | None,
+        typer.Option("--history-file", help="A file of history item ids, one per line."),
+    ] = None,
+    keep_seen: Annotated[
+        bool, typer.Option("--keep-seen", help="Keep items the user already interacted with.")
+    ] = False,
+) -> None:
+    """Top-k items for users of a saved model (unknown users go through the LLM path)."""
+    from llmrec.pipeline import Recommender
+
+    try:
+        wanted = id_list("user", users, user, users_file)
+        if not wanted:
+            raise ConfigError("no user ids: give --users a,b, --user ID or --users-file F")
+        given = id_list("history-item", history, history_item, history_file)
+        recommender = Recommender.load(model)
+        ids, scores = recommender.recommend(
+            wanted,
+            k=k,
+            filter_seen=not keep_seen,
+            histories={u: given for u in wanted} if given else None,
+        )
+    except (LLMRecError, ValueError, OSError) as exc:
+        fail(exc)
+    table = Table(title=f"top {k} items")
+    for column in ("user", "served by", "items (score)"):
+        table.add_column(column)
+    for name, how, row_ids, row_scores in zip(
+        wanted, recommender.served_by_, ids, scores, strict=True
+    ):
+        shown = [f"{i} ({s:.3f})" for i, s in zip(row_ids, row_scores, strict=True) if i]
+        table.add_row(name, how, ", ".join(shown))
+    console.print(table)
