@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,8 @@ from llmrec.io import check_text_encoding, sha256_files
 
 DATA_DIR_ENV = "LLMREC_DATA_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PRESET_DIR = PROJECT_ROOT / "datasets"
+PRESET_DIR = Path(str(resources.files("llmrec") / "presets" / "datasets"))
+"""Presets ship inside the package, so a wheel install finds them."""
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ from llmrec.errors import ConfigError
 from llmrec.evaluation.evaluator import EvalResult, evaluate_scores
 from llmrec.rankers.base import REGISTRY, RecommenderBase, make_config
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PRESET_DIR = PROJECT_ROOT / "rankers"
+PRESET_DIR = Path(str(resources.files("llmrec") / "presets" / "rankers"))
+"""Presets ship inside the package, so a wheel install finds them."""
 TUNING_METRIC = "ndcg@10"
 log = logging.getLogger(__name__)
 
