@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -81,6 +83,13 @@ class RecommenderBaseTestMixin:
         users = np.arange(10)
         assert np.allclose(loaded.score(users), model.score(users))
         assert not list(tmp_path.glob(".*tmp"))
+
+    def test_pickle_round_trip(self, fitted):
+        """As implicit's mixin does: a fitted model survives pickle (multiprocessing, Ray)."""
+        model, _ = fitted
+        loaded = pickle.loads(pickle.dumps(model))
+        users = np.arange(10)
+        np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-6)
 
     def test_wrong_user_items_shape(self, fitted):
         model, matrix = fitted

@@ -105,8 +105,9 @@ def build_towers(
     Tag tables exist only when there are tags; ``feature_keys`` lists the KJT keys in order.
     """
     import torch
-    from torch import nn
     from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, PoolingType
+
+    from llmrec.rankers.towers import Towers
 
     d = config.dim
     tables = [
@@ -122,48 +123,17 @@ def build_towers(
         ),
     ]
     tables += tag_tables(d, n_user_tags, n_item_tags)
-    use_user_tags = bool(config.use_tags and n_user_tags)
-    use_item_tags = bool(config.use_tags and n_item_tags)
 
-    class Towers(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.feature_keys = [f for t in tables for f in t.feature_names]
-            self.ebc = EmbeddingBagCollection(tables=tables, device=torch.device("cpu"))
-            user_parts = 2 * config.use_ids + use_user_tags + config.use_text
-            item_parts = config.use_ids + use_item_tags + config.use_text
-            self.user_text = nn.Linear(text_dim, d)
-            self.item_text = nn.Linear(text_dim, d)
-            self.user_mlp = nn.Sequential(nn.Linear(user_parts * d, d), nn.ReLU(), nn.Linear(d, d))
-            self.item_mlp = nn.Sequential(nn.Linear(item_parts * d, d), nn.ReLU(), nn.Linear(d, d))
-
-        def users(self, pooled, user_text, user_seen):
-            parts = []
-            if config.use_ids:
-                parts += [pooled["user"] * user_seen.unsqueeze(1), pooled["history"]]
-            if use_user_tags:
-                parts.append(pooled["user_tags"])
-            if config.use_text:
-                parts.append(self.user_text(user_text))
-            return nn.functional.normalize(self.user_mlp(torch.cat(parts, dim=1)), dim=1)
-
-        def items(self, pooled, item_text, item_seen):
-            parts = []
-            if config.use_ids:
-                parts.append(pooled["item"] * item_seen.unsqueeze(1))
-            if use_item_tags:
-                parts.append(pooled["item_tags"])
-            if config.use_text:
-                parts.append(self.item_text(item_text))
-            return nn.functional.normalize(self.item_mlp(torch.cat(parts, dim=1)), dim=1)
-
-        def forward(self, kjt, user_text, user_seen, item_text, item_seen):
-            pooled = self.ebc(kjt).to_dict()
-            return self.users(pooled, user_text, user_seen), self.items(
-                pooled, item_text, item_seen
-            )
-
-    return Towers()
+    return Towers(
+        EmbeddingBagCollection(tables=tables, device=torch.device("cpu")),
+        [f for t in tables for f in t.feature_names],
+        d,
+        text_dim,
+        bool(config.use_ids),
+        bool(config.use_tags and n_user_tags),
+        bool(config.use_tags and n_item_tags),
+        bool(config.use_text),
+    )
 
 
 def padded_bags(bags: Sequence[Sequence[int]], width: int | None = None) -> np.ndarray:
