@@ -12,6 +12,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from llmrec.ranking import ndcg
+
 
 class Metric(ABC):
     """A per-user top-K metric."""
@@ -66,12 +68,7 @@ class NDCG(Metric):
     name = "ndcg"
 
     def __call__(self, hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
-        k = hits.shape[1]
-        discounts = 1.0 / np.log2(np.arange(2, k + 2))
-        dcg = hits @ discounts
-        ideal_cum = np.concatenate([[0.0], np.cumsum(discounts)])
-        idcg = ideal_cum[np.minimum(n_relevant, k)]
-        return np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
+        return ndcg(hits, n_relevant)
 
 
 METRICS: dict[str, type[Metric]] = {m.name: m for m in (Recall, NDCG, MRR, Hit, Precision)}

@@ -16,6 +16,7 @@ from llmrec.datasets.features import SideFeatures
 from llmrec.errors import ConfigError
 from llmrec.io import atomic_write
 from llmrec.rankers.state import check_finite, check_shape
+from llmrec.ranking import top_k
 
 REGISTRY: dict[str, type[RecommenderBase]] = {}
 
@@ -150,8 +151,6 @@ class RecommenderBase(ABC):
             ``(ids, scores)``: shape ``(N,)`` for a scalar userid, ``(n_users, N)`` for an array;
             ``-1`` ids (and -inf scores) fill slots when fewer than N items are rankable.
         """
-        from llmrec.evaluation.evaluator import top_k
-
         self._check_fitted()
         scalar = np.ndim(userid) == 0
         users = np.atleast_1d(np.asarray(userid, dtype=np.int64))
@@ -178,8 +177,6 @@ class RecommenderBase(ABC):
 
     def similar_items(self, itemid: int | np.ndarray, N: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The N items most cosine-similar to each given item (the item itself included first)."""
-        from llmrec.evaluation.evaluator import top_k
-
         self._check_fitted()
         vectors = self.item_vectors()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -27,8 +27,6 @@ from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
-from llmrec.evaluation.evaluator import top_k
-from llmrec.evaluation.metrics import NDCG
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
 from llmrec.rankers.factorization import ALSConfig, ImplicitALS
 from llmrec.rankers.linear import EASE, EASEConfig
@@ -39,6 +37,7 @@ from llmrec.rankers.two_tower import (
     padded_kjt,
     tag_tables,
 )
+from llmrec.ranking import ndcg, top_k
 from llmrec.retrieval.index import ItemIndex
 
 log = logging.getLogger(__name__)
@@ -445,7 +444,7 @@ class TwoStage(RecommenderBase):
         with torch.inference_mode():
             logits = self._logits(users, candidates, dense).numpy()
         top = np.take_along_axis(candidates, np.argsort(-logits, axis=1)[:, :10], axis=1)
-        return float(NDCG()(_labels(top, truth), np.diff(sp.csr_matrix(truth).indptr)).mean())
+        return float(ndcg(_labels(top, truth) > 0, np.diff(sp.csr_matrix(truth).indptr)).mean())
 
     def score(self, userids: np.ndarray) -> np.ndarray:
         """Ranker logits for each user's candidates; every other item scores below them all,

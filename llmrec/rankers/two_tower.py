@@ -27,6 +27,7 @@ from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.rankers.base import FactorModel, RecommenderConfig
 from llmrec.rankers.state import check_all_finite, check_ids, check_shape
+from llmrec.ranking import mean_ndcg
 
 log = logging.getLogger(__name__)
 
@@ -437,10 +438,7 @@ class TwoTower(FactorModel):
     def _valid_ndcg(self, train: sp.csr_matrix, valid: sp.csr_matrix | None) -> float:
         if valid is None:
             return 0.0
-        from llmrec.evaluation.evaluator import evaluate_scores
-
-        result = evaluate_scores(self.score, valid, exclude=train, ks=(10,), metrics=("ndcg",))
-        return float(result["ndcg@10"])
+        return mean_ndcg(self.score, valid, exclude=train, k=10)
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {
