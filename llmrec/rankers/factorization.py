@@ -8,6 +8,7 @@ from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from threadpoolctl import threadpool_limits
 
 from llmrec.datasets.features import SideFeatures
@@ -17,19 +18,19 @@ from llmrec.rankers.base import FactorModel, RecommenderConfig
 class ALSConfig(RecommenderConfig):
     """implicit ``AlternatingLeastSquares`` hyper-parameters."""
 
-    factors: int = 64
-    regularization: float = 0.05
-    alpha: float = 1.0
-    iterations: int = 15
+    factors: PositiveInt = 64
+    regularization: NonNegativeFloat = 0.05
+    alpha: PositiveFloat = 1.0
+    iterations: PositiveInt = 15
 
 
 class BPRConfig(RecommenderConfig):
     """implicit ``BayesianPersonalizedRanking`` hyper-parameters."""
 
-    factors: int = 64
-    learning_rate: float = 0.01
-    regularization: float = 0.01
-    iterations: int = 100
+    factors: PositiveInt = 64
+    learning_rate: PositiveFloat = 0.01
+    regularization: NonNegativeFloat = 0.01
+    iterations: PositiveInt = 100
 
 
 class ImplicitModel(FactorModel):

@@ -20,7 +20,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from llmrec.datasets.atomic import write_atomic_interactions
 from llmrec.datasets.features import SideFeatures
@@ -34,11 +34,11 @@ class RecBoleConfig(RecommenderConfig):
     """Which RecBole model and the RecBole config entries to override."""
 
     model: str = "BPR"
-    epochs: int = 300
-    stopping_step: int = 10
-    train_batch_size: int = 2048
-    learning_rate: float = 0.001
-    embedding_size: int = 64
+    epochs: PositiveInt = 300
+    stopping_step: PositiveInt = 10
+    train_batch_size: PositiveInt = 2048
+    learning_rate: PositiveFloat = 0.001
+    embedding_size: PositiveInt = 64
     params: dict[str, Any] = Field(default_factory=dict)
     """Other RecBole config entries, e.g. ``{"n_layers": 3, "reg_weight": 1e-4}``."""
 

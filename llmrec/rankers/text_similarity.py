@@ -13,6 +13,7 @@ from typing import Literal, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.encoders.adaptation import adapted_scores
@@ -42,15 +43,15 @@ class TextSimilarityConfig(RecommenderConfig):
     """``pool``: weighted mean of the user's item embeddings (cheap); ``profile``: encode a
     profile text of the user's best-rated items."""
     weighting: Literal["mean", "rating"] = "rating"
-    adaptation_k: int | None = None
+    adaptation_k: PositiveInt | None = None
     """Score each item by its mean similarity to the user's k history items most similar to it
     (query-relevant history selection); None scores against the whole pooled history."""
-    n_personas: int = 0
+    n_personas: NonNegativeInt = 0
     """When > 0, cluster users into personas; history-less users get the largest persona."""
-    persona_weight: float = 0.0
+    persona_weight: float = Field(default=0.0, ge=0, le=1)
     """Blend each user vector with its persona centroid by this weight (0: off)."""
     profile: ProfileConfig = ProfileConfig(order="rating", max_items=20)
-    batch_size: int = 64
+    batch_size: PositiveInt = 64
     use_cache: bool = True
 
 

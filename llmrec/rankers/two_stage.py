@@ -22,7 +22,7 @@ from typing import Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
@@ -74,26 +74,26 @@ class TwoStageConfig(RecommenderConfig):
     refit_stage_one: bool = True
     """After the ranker is trained, refit the retrievers on all of fit's interactions (the
     two-tower for the epoch count its early stop chose)."""
-    candidates: int = 200
+    candidates: PositiveInt = 200
     """Candidates per source; the union goes to the ranker."""
-    holdout: float = 0.1
+    holdout: float = Field(default=0.1, gt=0, lt=1)
     """Share of each user's interactions held out to train the ranker."""
     holdout_order: Literal["latest", "random"] = "latest"
     """Which interactions the ranker's holdout takes: each user's latest (the next-item task a
     temporal split tests; needs timestamps, else random) or a seeded random share (the task a
     random split tests)."""
     index_spec: str = "Flat"
-    dim: int = 16
+    dim: PositiveInt = 16
     item_ids: bool = False
     """An item id table in the ranker. Off by default: with one held-out item per user it
     memorises instead of generalising; genre and attribute bags are always used."""
-    epochs: int = 30
-    learning_rate: float = 0.003
-    weight_decay: float = 1e-4
-    stop_fraction: float = 0.2
+    epochs: PositiveInt = 30
+    learning_rate: PositiveFloat = 0.003
+    weight_decay: NonNegativeFloat = 1e-4
+    stop_fraction: float = Field(default=0.2, gt=0, lt=1)
     """Share of the ranker's users kept aside for its early stopping."""
-    batch_users: int = 32
-    patience: int = 3
+    batch_users: PositiveInt = 32
+    patience: PositiveInt = 3
 
 
 def holdout_split(

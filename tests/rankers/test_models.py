@@ -82,3 +82,27 @@ def test_recbole_trains_on_real_split(ml100k_small):
     pop = evaluate_scores(Popularity().fit(train).score, valid, exclude=train, ks=[10])["ndcg@10"]
     assert model.best_valid_ndcg > 0
     assert ours > 0.5 * pop
+
+
+@pytest.mark.parametrize(
+    ("module", "cls", "field", "value"),
+    [
+        ("factorization", "ALSConfig", "factors", -5),
+        ("factorization", "BPRConfig", "learning_rate", 0),
+        ("recbole_model", "RecBoleConfig", "epochs", 0),
+        ("two_tower", "TwoTowerConfig", "temperature", 0.0),
+        ("two_stage", "TwoStageConfig", "holdout", 1.5),
+        ("two_stage", "TwoStageConfig", "candidates", 0),
+        ("text_similarity", "TextSimilarityConfig", "persona_weight", 2.0),
+    ],
+)
+def test_config_values_are_constrained(module, cls, field, value):
+    """A bad value is refused where it enters, naming the field, not deep inside numpy."""
+    import importlib
+
+    from llmrec.errors import ConfigError
+    from llmrec.rankers.base import make_config
+
+    config_class = getattr(importlib.import_module(f"llmrec.rankers.{module}"), cls)
+    with pytest.raises(ConfigError, match=f"{field}: Input should be"):
+        make_config(config_class, {field: value})
