@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,14 @@ class RecommenderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = 42
+
+
+def progress_enabled(show_progress_bar: bool | None) -> bool:
+    """A library's plain on/off flag from ours: None means on when stderr is a terminal (as
+    tqdm's ``disable=None`` does), not off."""
+    if show_progress_bar is None:
+        return sys.stderr.isatty()
+    return bool(show_progress_bar)
 
 
 def make_config(cls: type[RecommenderConfig], params: dict[str, Any]) -> RecommenderConfig:

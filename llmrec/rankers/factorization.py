@@ -12,7 +12,7 @@ from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from threadpoolctl import threadpool_limits
 
 from llmrec.datasets.features import SideFeatures
-from llmrec.rankers.base import FactorModel, RecommenderConfig
+from llmrec.rankers.base import FactorModel, RecommenderConfig, progress_enabled
 
 
 class ALSConfig(RecommenderConfig):
@@ -54,7 +54,7 @@ class ImplicitModel(FactorModel):
             warnings.filterwarnings("ignore", message="OpenBLAS is configured")
             model = self._make_model()
             matrix = sp.csr_matrix(user_items, dtype=np.float32)
-            model.fit(matrix, show_progress=bool(show_progress_bar))
+            model.fit(matrix, show_progress=progress_enabled(show_progress_bar))
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.n_items = user_items.shape[1]

@@ -11,7 +11,7 @@ from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from llmrec.datasets.features import SideFeatures
-from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+from llmrec.rankers.base import RecommenderBase, RecommenderConfig, progress_enabled
 from llmrec.rankers.state import csr_from_state, csr_state
 
 
@@ -60,7 +60,7 @@ class ItemKNN(RecommenderBase):
             model = CosineRecommender(K=c.K)
         self.train_ = sp.csr_matrix(user_items, dtype=np.float32)
         with threadpool_limits(1, "blas"):
-            model.fit(self.train_, show_progress=bool(show_progress_bar))
+            model.fit(self.train_, show_progress=progress_enabled(show_progress_bar))
         self.similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
         self.n_items = user_items.shape[1]
         return self

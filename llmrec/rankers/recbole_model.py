@@ -13,9 +13,10 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from llmrec.datasets.atomic import write_atomic_interactions
 from llmrec.datasets.features import SideFeatures
-from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+from llmrec.rankers.base import RecommenderBase, RecommenderConfig, progress_enabled
 
 UNKNOWN_SCORE = np.finfo(np.float32).min
 """Score of items RecBole never saw (in no split): ranked last, but still ranked."""
@@ -60,17 +61,18 @@ class RecBoleModel(RecommenderBase):
     ) -> Self:
         if valid is not None and valid.shape != user_items.shape:
             raise ValueError(f"valid has shape {valid.shape}, train has {user_items.shape}")
-        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
         n_users, self.n_items = user_items.shape
         with (
             tempfile.TemporaryDirectory(prefix="llmrec-recbole-") as tmp,
-            _cwd(tmp),
+            _contained(Path(tmp)),
             warnings.catch_warnings(),
         ):
             # RecBole 1.2.1 warns about pandas/torch APIs it uses; none concern our results.
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", UserWarning)
-            model, dataset = self._train(Path(tmp), user_items, valid, bool(show_progress_bar))
+            model, dataset = self._train(
+                Path(tmp), user_items, valid, progress_enabled(show_progress_bar)
+            )
             self._export(model, dataset, n_users)
         return self
 
@@ -123,7 +125,6 @@ class RecBoleModel(RecommenderBase):
         finally:
             sys.argv = argv
         init_seed(config["seed"], config["reproducibility"])
-        logging.getLogger().setLevel(logging.WARNING)
         dataset = create_dataset(config)
         train_data, valid_data, _ = data_preparation(config, dataset)
         init_seed(config["seed"], config["reproducibility"])
@@ -245,11 +246,35 @@ def _factors(model: Any) -> tuple[Any, Any] | None:
 
 
 @contextlib.contextmanager
-def _cwd(path: str):
-    """RecBole writes ``log/`` and ``saved/`` under the working directory."""
-    old = os.getcwd()
-    os.chdir(path)
+def _contained(tmp: Path) -> Iterator[None]:
+    """Keep RecBole 1.2.1's process-wide side effects inside ``fit``, undone afterwards.
+
+    Its trainer writes TensorBoard logs to ``log_tensorboard/`` under the working directory (sent
+    to ``tmp`` instead, without changing the working directory); it loads its own best checkpoint
+    with ``torch.load``, which torch >= 2.6 refuses to unpickle unless
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set (set, then restored); it logs at INFO on the root
+    logger (raised to WARNING, then restored).
+    """
+    import recbole.trainer.trainer as trainer_module
+    from torch.utils.tensorboard import SummaryWriter
+
+    def tensorboard(_logger: Any) -> SummaryWriter:
+        return SummaryWriter(str(tmp / "tensorboard"))
+
+    env_before = os.environ.get(_TORCH_LOAD_ENV)
+    root = logging.getLogger()
+    level_before = root.level
+    os.environ[_TORCH_LOAD_ENV] = "1"
+    root.setLevel(max(level_before, logging.WARNING))
     try:
-        yield
+        with mock.patch.object(trainer_module, "get_tensorboard", tensorboard):
+            yield
     finally:
-        os.chdir(old)
+        root.setLevel(level_before)
+        if env_before is None:
+            os.environ.pop(_TORCH_LOAD_ENV, None)
+        else:
+            os.environ[_TORCH_LOAD_ENV] = env_before
+
+
+_TORCH_LOAD_ENV = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"

@@ -60,6 +60,20 @@ class TestRecBoleBPR(RecommenderBaseTestMixin):
         assert refit.best_valid_ndcg is None and refit.best_epochs_ == model.best_epochs_
         assert refit.score(np.arange(10)).shape == (10, 10)
 
+    def test_fit_leaves_no_process_wide_side_effects(self, tmp_path, monkeypatch):
+        import logging
+        import os
+
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
+        root = logging.getLogger()
+        monkeypatch.setattr(root, "level", logging.INFO)
+        model = RecBoleModel(model="BPR", epochs=2, learning_rate=0.01)
+        model.fit(checkerboard(10), valid=checkerboard(10))
+        assert os.getcwd() == str(tmp_path) and not list(tmp_path.iterdir())
+        assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
+        assert root.level == logging.INFO
+
 
 @pytest.mark.slow
 class TestRecBoleLightGCN(RecommenderBaseTestMixin):
