@@ -215,6 +215,7 @@ def write_artifact(
         os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; follow the umask instead
         _checkpoint("started")
         write(tmp)
+        _follow_umask(tmp)
         parts = {name: _part(tmp / name) for name in _files(tmp) if name != ARTIFACT_FILE}
         manifest = {
             **(meta or {}),
@@ -240,6 +241,17 @@ def write_artifact(
         _nesting.depth -= 1
     remove_path(old)
     return path
+
+
+def _follow_umask(folder: Path) -> None:
+    """Give every file and folder under ``folder`` the mode a plain ``open``/``mkdir`` would
+    (some writers, such as safetensors', create their files 0600 whatever the umask)."""
+    mask = umask()
+    for root, dirs, files in os.walk(folder):
+        base = Path(root)
+        for name, mode in [*((d, 0o777) for d in dirs), *((f, 0o666) for f in files)]:
+            if not (base / name).is_symlink():
+                os.chmod(base / name, mode & ~mask)
 
 
 def _part(file: Path) -> dict[str, Any]:

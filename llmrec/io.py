@@ -192,3 +192,28 @@ def check_text_encoding(path: str | Path, encoding: str) -> None:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: ends inside a multi-byte {encoding} character") from exc
+
+
+def read_json_object(
+    path: str | Path, required: Iterable[str] = (), folder_kind: str = "an llmrec folder"
+) -> dict[str, Any]:
+    """A JSON file that must hold an object with ``required`` keys (a manifest, a config).
+
+    Raises:
+        DataError: the file is missing or unreadable, not a JSON object, or lacks a key (named).
+    """
+    from llmrec.errors import DataError
+
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"{path.parent}: not {folder_kind} ({path.name} is missing or unreadable: {exc})"
+        ) from exc
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: expected a JSON object, found a {type(value).__name__}")
+    missing = [key for key in required if key not in value]
+    if missing:
+        raise DataError(f"{path} lacks {missing}: damaged or hand-edited")
+    return value

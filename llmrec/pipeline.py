@@ -11,7 +11,6 @@ id bag) or, without one, its "no history" vector; ``served_by_`` says which path
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from llmrec.datasets.dataset import Dataset, normalize_ids
 from llmrec.datasets.features import side_features
 from llmrec.datasets.text import item_text, resolve_text_columns
 from llmrec.errors import DataError
-from llmrec.io import library_versions, write_json
+from llmrec.io import library_versions, read_json_object, write_json
 from llmrec.rankers.base import make_config
 from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
 from llmrec.retrieval.index import ItemIndex
@@ -314,10 +313,7 @@ class Recommender:
 
         folder = Path(path)
         open_artifact(folder, "model")
-        try:
-            meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{folder}: not an llmrec model folder ({exc})") from exc
+        meta = read_json_object(folder / CONFIG_FILE, folder_kind="an llmrec model folder")
         if meta.get("format_version") != FORMAT_VERSION or meta.get("kind") != TwoStage.kind:
             raise ValueError(
                 f"{folder}: model format {meta.get('format_version')!r} of kind "

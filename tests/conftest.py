@@ -48,3 +48,17 @@ def shared_cache(tmp_path_factory) -> Path:
     """One embedding cache for the tests that encode real item texts: MiniLM encodes each
     catalogue once per session instead of once per test."""
     return tmp_path_factory.mktemp("embedding-cache")
+
+
+def reseal(folder: Path) -> None:
+    """Rewrite a folder's ``artifact.json`` hashes after a test changed its parts: the damage a
+    checksum cannot catch (a part rewritten consistently), left to the loaders' own checks."""
+    import hashlib
+    import json
+
+    file = folder / "artifact.json"
+    manifest = json.loads(file.read_text())
+    for name in manifest["parts"]:
+        data = (folder / name).read_bytes()
+        manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    file.write_text(json.dumps(manifest))

@@ -221,10 +221,9 @@ def index_search(
             seen = data.interactions.groupby("user_id")["item_idx"].apply(list)
             exclude = [seen.get(u, []) for u in wanted]
         ids, scores = index.search(user_set.vectors[rows], k, exclude=exclude)
+        names = _item_names(index_dir, ids)
     except (LLMRecError, ValueError, OSError) as exc:
         fail(exc)
-    names_file = index_dir / ITEM_NAMES
-    names = np.load(names_file, allow_pickle=False) if names_file.is_file() else None
     table = Table(title=f"top {k} candidates")
     table.add_column("user")
     table.add_column("items (score)")
@@ -236,6 +235,27 @@ def index_search(
         ]
         table.add_row(name, ", ".join(shown))
     console.print(table)
+
+
+def _item_names(index_dir: Path, ids: np.ndarray) -> np.ndarray | None:
+    """The item ids saved beside the index (None for an index saved without them).
+
+    Raises:
+        DataError: the file is unreadable or does not cover every row the index returned.
+    """
+    file = index_dir / ITEM_NAMES
+    if not file.is_file():
+        return None
+    try:
+        names = np.load(file, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{file}: unreadable ({exc})") from exc
+    if names.ndim != 1 or (ids.size and int(ids.max()) >= len(names)):
+        raise DataError(
+            f"{file}: {names.shape} names do not cover the index's items (largest row "
+            f"{int(ids.max()) if ids.size else -1})"
+        )
+    return names
 
 
 def _check_same_dataset(index_dir: Path, queries: Path, users_from: dict | None) -> None:

@@ -9,7 +9,6 @@ rank 0 writes the folder after a barrier.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -34,7 +33,7 @@ from llmrec.encoders.profiles import (
 )
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import DataError
-from llmrec.io import library_versions, write_json
+from llmrec.io import library_versions, read_json_object, write_json
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -84,6 +83,9 @@ class EncodeConfig(BaseModel):
     (items, and users pooled from items; profiles list the plain item lines)."""
 
 
+MANIFEST_KEYS = ("what", "count", "dimension", "fingerprint", "dataset")
+
+
 @dataclass
 class EmbeddingSet:
     """Vectors with the ids they belong to and the manifest that says how they were made."""
@@ -125,8 +127,8 @@ class EmbeddingSet:
         """
         folder = Path(folder)
         open_artifact(folder, "embeddings")
+        manifest = read_json_object(folder / "manifest.json", MANIFEST_KEYS, "an embedding folder")
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
             vectors = np.load(folder / "vectors.npy", allow_pickle=False)
             ids = np.load(folder / "ids.npy", allow_pickle=False)
             fallback = np.load(folder / "fallback.npy", allow_pickle=False)
@@ -138,6 +140,20 @@ class EmbeddingSet:
                 f"{folder}: vectors {vectors.shape}, {len(ids)} ids, {len(fallback)} flags do "
                 f"not match the manifest's (count, dimension) {expected}"
             )
+        if vectors.dtype.kind != "f" or ids.dtype.kind not in "US" or fallback.dtype != bool:
+            raise DataError(
+                f"{folder}: parts of the wrong type (vectors {vectors.dtype}, ids {ids.dtype}, "
+                f"fallback {fallback.dtype})"
+            )
+        bad = ~np.isfinite(vectors).all(axis=1)
+        if bad.any():
+            raise DataError(
+                f"{folder}/vectors.npy: {int(bad.sum())} row(s) hold NaN or inf, first row "
+                f"{int(np.flatnonzero(bad)[0])} (id {ids[np.flatnonzero(bad)[0]]!r})"
+            )
+        unique, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise DataError(f"{folder}/ids.npy: duplicate id(s) {unique[counts > 1][:5].tolist()}")
         return cls(ids, vectors, manifest, fallback)
 
 

@@ -9,7 +9,6 @@ that names the problem.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ import scipy.sparse as sp
 
 from llmrec.artifacts import open_artifact, write_artifact
 from llmrec.encoders.base import normalize_rows
-from llmrec.io import write_json
+from llmrec.io import read_json_object, write_json
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -390,8 +389,11 @@ class ItemIndex:
         faiss = _faiss()
         folder = Path(folder)
         open_artifact(folder, "index")
+        keys = ("format_version", "spec", "dimension", "fingerprint", "normalize", "seed")
+        manifest = read_json_object(
+            folder / MANIFEST_FILE, (*keys, "item_count", "search_params"), "an index folder"
+        )
         try:
-            manifest = json.loads((folder / MANIFEST_FILE).read_text())
             removed = np.load(folder / IDS_FILE, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{folder}: not an index folder ({exc})") from exc

@@ -88,3 +88,38 @@ def test_cli_encode(ml100k_small, tiny_spec, tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, [*args, str(tmp_path / "x"), "--dataset", str(titleless)])
     assert bad.exit_code == 2 and "no title column" in bad.output
     assert not (tmp_path / "x").exists()
+
+
+def _small_set(vectors=None, ids=None, manifest=None) -> EmbeddingSet:
+    vectors = np.eye(3, 4, dtype=np.float32) if vectors is None else vectors
+    ids = np.array(["a", "b", "c"]) if ids is None else ids
+    base = {"what": "items", "count": 3, "dimension": 4, "fingerprint": "f", "dataset": {}}
+    return EmbeddingSet(ids, vectors, base if manifest is None else manifest, np.zeros(3, bool))
+
+
+def test_load_refuses_consistent_but_wrong_parts(tmp_path):
+    """Parts rewritten with matching hashes: NaN rows, duplicate ids, a manifest lacking keys."""
+    from tests.conftest import reseal
+
+    folder = _small_set().save(tmp_path / "e")
+    assert EmbeddingSet.load(folder).ids.tolist() == ["a", "b", "c"]
+    vectors = np.eye(3, 4, dtype=np.float32)
+    vectors[1, 2] = np.nan
+    np.save(folder / "vectors.npy", vectors)
+    reseal(folder)
+    with pytest.raises(DataError, match=r"vectors\.npy: 1 row\(s\) hold NaN or inf, first row 1"):
+        EmbeddingSet.load(folder)
+    folder = _small_set(ids=np.array(["a", "b", "a"])).save(tmp_path / "dup")
+    with pytest.raises(DataError, match=r"ids\.npy: duplicate id\(s\) \['a'\]"):
+        EmbeddingSet.load(folder)
+    folder = _small_set().save(tmp_path / "keys")
+    (folder / "manifest.json").write_text('{"count": 3, "dimension": 4}')
+    reseal(folder)
+    with pytest.raises(
+        DataError, match=r"manifest\.json lacks \['what', 'fingerprint', 'dataset'\]"
+    ):
+        EmbeddingSet.load(folder)
+    (folder / "manifest.json").write_text("[1, 2]")
+    reseal(folder)
+    with pytest.raises(DataError, match="expected a JSON object, found a list"):
+        EmbeddingSet.load(folder)

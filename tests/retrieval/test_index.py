@@ -185,3 +185,18 @@ def test_search_parameters_must_be_positive(tmp_path):
     (folder / "artifact.json").unlink()
     with pytest.raises(ValueError, match="efSearch must be an integer >= 1"):
         ItemIndex.load(folder)
+
+
+def test_manifest_lacking_keys_is_named(tmp_path):
+    import json
+
+    from tests.conftest import reseal
+
+    folder = ItemIndex.build(ITEMS, spec="Flat").save(tmp_path / "index")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for key in ("fingerprint", "search_params"):
+        broken = {k: v for k, v in manifest.items() if k != key}
+        (folder / "manifest.json").write_text(json.dumps(broken))
+        reseal(folder)
+        with pytest.raises(ValueError, match=rf"manifest\.json lacks \['{key}'\]"):
+            ItemIndex.load(folder)
