@@ -78,8 +78,9 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
         if name != best:
             pair = sig["pairs"][name][best]
             p = pair["p_value"]
-            shown = "<0.001" if p < 0.001 else f"{p:.3f}"
-            out[name] = f"worse p={shown}" if pair["significant"] else f"n.s. p={shown}"
+            # Short enough for an 80-column table: "worse p<.001", "n.s. p=.327".
+            shown = "p<.001" if p < 0.001 else f"p={p:.3f}".replace("0.", ".", 1)
+            out[name] = f"worse {shown}" if pair["significant"] else f"n.s. {shown}"
     return out
 
 
@@ -91,22 +92,29 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
         f"{report['dataset']['name']} · {report['split']} · {report['protocol']['name']} · "
         f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))} · test"
     )
-    table = Table(title=title)
-    table.add_column("model", overflow="fold")
+    marks = verdicts(report)
+    caption = (
+        f"mean over seeds, ±std below; vs best: paired {report['significance']['stat_test']} "
+        "t-test on ndcg@10, p < 0.05"
+        if marks
+        else None
+    )
+    table = Table(title=title, caption=caption)
+    table.add_column("model", no_wrap=True)
     columns = [c for c in TABLE_COLUMNS if c in next(iter(report["summary"].values()))["test"]]
     for col in columns:
         table.add_column(col, justify="right")
     table.add_column("fit s", justify="right")
-    marks = verdicts(report)
     if marks:
-        table.add_column(f"vs best ({report['significance']['stat_test']})")
+        table.add_column("vs best", no_wrap=True)
     summary = report["summary"]
     best = {c: max(s["test"][c]["mean"] for s in summary.values()) for c in columns}
     for name, entry in summary.items():
         cells = []
         for col in columns:
             stat = entry["test"][col]
-            text = f"{stat['mean']:.4f}" + (f"±{stat['std']:.4f}" if len(seeds) > 1 else "")
+            # The std on a second line keeps the table inside 80 columns.
+            text = f"{stat['mean']:.4f}" + (f"\n±{stat['std']:.4f}" if len(seeds) > 1 else "")
             cells.append(f"[bold]{text}[/bold]" if stat["mean"] == best[col] else text)
         row = [name, *cells, f"{entry['fit_seconds']['mean']:.1f}"]
         if marks:

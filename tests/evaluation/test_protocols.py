@@ -70,3 +70,23 @@ def test_study_reports_mean_std_and_significance(ml100k_small):
         r["test_users"] for seed in ("1", "2") for r in report["runs"][seed][:1]
     )
     assert report["protocol"]["name"] == "holdout" and report["seeds"] == [1, 2]
+
+
+def test_table_fits_an_80_column_terminal():
+    """Names, headers and verdicts are never cut (the recorded 3-seed ml-100k report)."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from llmrec.evaluation.report import print_table
+
+    path = Path(__file__).resolve().parents[2] / "experiments/fair/ml-100k-random-holdout.json"
+    report = json.loads(path.read_text())
+    console = Console(width=80, record=True)
+    print_table(report, console)
+    text = console.export_text()
+    assert max(map(len, text.splitlines())) <= 80 and "…" not in text
+    for name in report["summary"]:
+        assert f" {name} " in text
+    assert "recall@20" in text and "worse p<.001" in text
