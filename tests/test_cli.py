@@ -226,6 +226,16 @@ def test_train_then_recommend(ml100k, tmp_path, monkeypatch, shared_cache):
     )
     assert result.exit_code == 0, result.output
     assert "newcomer, The" in result.output and "history" in result.output
+    result = runner.invoke(
+        app, ["recommend", "--model", str(model), "--users", "1,newcomer", "--format", "csv"]
+    )
+    lines = result.stdout.splitlines()  # stderr may hold progress bars
+    assert lines[0] == "user,rank,item,score,served_by" and len(lines) == 21, result.output
+    assert lines[1].startswith("1,1,") and lines[-1].endswith(",cold")
+    result = runner.invoke(
+        app, ["recommend", "--model", str(model), "--users", "1", "--format", "x"]
+    )
+    assert result.exit_code == 2 and "--format 'x'" in result.output
     for args in (["--users", " , "], ["--users", "1", "-k", "0"], ["--users-file", "nope.txt"]):
         result = runner.invoke(app, ["recommend", "--model", str(model), *args])
         assert result.exit_code == 2, result.output

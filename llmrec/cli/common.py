@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import numpy as np
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from llmrec.datasets import SPLITS, Dataset, load
@@ -80,3 +85,60 @@ def id_list(
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"--{option}s-file {file}: cannot read it ({exc})") from exc
     return [i for i in ids if i]
+
+
+FORMATS = ("table", "json", "csv")
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format", help="table (for people), json (one object per user) or csv (one row per item)."
+    ),
+]
+
+
+def show_ranked(
+    output: str,
+    title: str,
+    users: list[str],
+    ids: np.ndarray,
+    scores: np.ndarray,
+    served_by: list[str] | None = None,
+) -> None:
+    """Print per-user ranked items; slots without an item (``None`` or ``-1``) are left out.
+
+    Raises:
+        ConfigError: an unknown format.
+    """
+    if output not in FORMATS:
+        raise ConfigError(f"--format {output!r}: use one of {', '.join(FORMATS)}")
+    ranked = [
+        [(str(i), float(s)) for i, s in zip(row, row_scores, strict=True) if _filled(i)]
+        for row, row_scores in zip(ids, scores, strict=True)
+    ]
+    served = served_by or [None] * len(users)
+    if output == "json":
+        for user, how, items in zip(users, served, ranked, strict=True):
+            record = {"user": user, "items": [i for i, _ in items], "scores": [s for _, s in items]}
+            if how is not None:
+                record["served_by"] = how
+            print(json.dumps(record))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["user", "rank", "item", "score", *(["served_by"] if served_by else [])])
+        for user, how, items in zip(users, served, ranked, strict=True):
+            for rank, (item, score) in enumerate(items, start=1):
+                writer.writerow([user, rank, item, f"{score:.6g}", *([how] if served_by else [])])
+    else:
+        table = Table(title=title)
+        table.add_column("user")
+        if served_by:
+            table.add_column("served by")
+        table.add_column("items (score)")
+        for user, how, items in zip(users, served, ranked, strict=True):
+            shown = ", ".join(f"{i} ({s:.3f})" for i, s in items)
+            table.add_row(user, *([how] if served_by else []), shown)
+        console.print(table)
+
+
+def _filled(item: object) -> bool:
+    return item is not None and not (isinstance(item, int | np.integer) and item < 0)

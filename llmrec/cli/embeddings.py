@@ -10,11 +10,11 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.table import Table
 
 from llmrec.cli.common import (
     DatasetOpt,
     EncodingOpt,
+    FormatOpt,
     OverwriteOpt,
     SeedOpt,
     app,
@@ -23,6 +23,7 @@ from llmrec.cli.common import (
     id_list,
     index_app,
     load_dataset,
+    show_ranked,
 )
 from llmrec.errors import ConfigError, DataError, LLMRecError
 
@@ -191,6 +192,7 @@ def index_search(
         typer.Option(help="The queries' dataset: its interactions are filtered out as seen."),
     ] = None,
     encoding: EncodingOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Top-k candidate items for some users, seen items filtered when --dataset is given."""
     from llmrec.encoders.job import EmbeddingSet
@@ -222,19 +224,11 @@ def index_search(
             exclude = [seen.get(u, []) for u in wanted]
         ids, scores = index.search(user_set.vectors[rows], k, exclude=exclude)
         names = _item_names(index_dir, ids)
+        if names is not None:
+            ids = np.where(ids >= 0, names[np.maximum(ids, 0)], None)
+        show_ranked(output, f"top {k} candidates", wanted, ids, scores)
     except (LLMRecError, ValueError, OSError) as exc:
         fail(exc)
-    table = Table(title=f"top {k} candidates")
-    table.add_column("user")
-    table.add_column("items (score)")
-    for name, row_ids, row_scores in zip(wanted, ids, scores, strict=True):
-        shown = [
-            f"{names[i] if names is not None else i} ({s:.3f})"
-            for i, s in zip(row_ids, row_scores, strict=True)
-            if i >= 0
-        ]
-        table.add_row(name, ", ".join(shown))
-    console.print(table)
 
 
 def _item_names(index_dir: Path, ids: np.ndarray) -> np.ndarray | None:

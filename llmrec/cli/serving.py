@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from llmrec.cli.common import (
     DatasetOpt,
     EncodingOpt,
+    FormatOpt,
     OverwriteOpt,
     SeedOpt,
     SplitOpt,
@@ -20,6 +20,7 @@ from llmrec.cli.common import (
     fail,
     id_list,
     load_dataset,
+    show_ranked,
 )
 from llmrec.datasets import split
 from llmrec.errors import ConfigError, LLMRecError
@@ -107,6 +108,7 @@ def recommend(
     keep_seen: Annotated[
         bool, typer.Option("--keep-seen", help="Keep items the user already interacted with.")
     ] = False,
+    output: FormatOpt = "table",
 ) -> None:
     """Top-k items for users of a saved model (unknown users go through the LLM path)."""
     from llmrec.pipeline import Recommender
@@ -123,14 +125,6 @@ def recommend(
             filter_seen=not keep_seen,
             histories={u: given for u in wanted} if given else None,
         )
+        show_ranked(output, f"top {k} items", wanted, ids, scores, list(recommender.served_by_))
     except (LLMRecError, ValueError, OSError) as exc:
         fail(exc)
-    table = Table(title=f"top {k} items")
-    for column in ("user", "served by", "items (score)"):
-        table.add_column(column)
-    for name, how, row_ids, row_scores in zip(
-        wanted, recommender.served_by_, ids, scores, strict=True
-    ):
-        shown = [f"{i} ({s:.3f})" for i, s in zip(row_ids, row_scores, strict=True) if i]
-        table.add_row(name, how, ", ".join(shown))
-    console.print(table)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
 from llmrec.cli import app
@@ -39,6 +41,16 @@ def test_cli_index_build_and_search(ml100k_small, tiny_spec, tmp_path, monkeypat
         app, [*search, str(tmp_path / "users"), "--users-file", str(ids_file), "-k", "2"]
     )
     assert result.exit_code == 0 and "top 2 candidates" in result.output, result.output
+    result = CliRunner().invoke(
+        app, [*search, str(tmp_path / "users"), "--users", "1,2", "-k", "2", "--format", "json"]
+    )
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["user"] for r in rows] == ["1", "2"] and all(len(r["items"]) == 2 for r in rows)
+    result = CliRunner().invoke(
+        app, [*search, str(tmp_path / "users"), "--users", "1", "-k", "3", "--format", "csv"]
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0] == "user,rank,item,score" and len(lines) == 4, result.output
     for args in (["--users", ","], ["--users", "1", "-k", "0"]):
         bad = CliRunner().invoke(app, [*search, str(tmp_path / "users"), *args])
         assert bad.exit_code == 2, bad.output
