@@ -1,6 +1,10 @@
-"""Device names checked before torch sees them (torch's own errors name no option)."""
+"""Device names checked before torch sees them (torch's own errors name no option), and torch
+thread counts set for one block only."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 from llmrec.errors import ConfigError
 
@@ -35,3 +39,20 @@ def resolve_device(device: str | None) -> str:
     if parsed.index is not None and parsed.index >= count:
         raise ConfigError(f"device {device!r}: only {count} CUDA device(s) are visible")
     return str(parsed)
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run the block with ``num_threads`` intra-op torch threads (None: leave torch's choice),
+    then restore the previous count, so one model's setting never leaks into the process."""
+    import torch
+
+    if num_threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -26,6 +26,7 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
+from llmrec.devices import torch_threads
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
 from llmrec.rankers.factorization import ALSConfig, ImplicitALS
@@ -94,6 +95,8 @@ class TwoStageConfig(RecommenderConfig):
     """Share of the ranker's users kept aside for its early stopping."""
     batch_users: PositiveInt = 32
     patience: PositiveInt = 3
+    num_threads: PositiveInt | None = None
+    """Torch threads while fitting both stages (None: torch's default, one per core)."""
 
 
 def holdout_split(
@@ -198,6 +201,16 @@ class TwoStage(RecommenderBase):
         item_texts: Sequence[str] | None = None,
         features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
+    ) -> Self:
+        with torch_threads(self.config.num_threads):
+            return self._fit(user_items, item_texts, features, show_progress_bar)
+
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_texts: Sequence[str] | None,
+        features: SideFeatures | None,
+        show_progress_bar: bool | None,
     ) -> Self:
         import torch
 

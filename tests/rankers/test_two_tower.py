@@ -48,3 +48,21 @@ def test_bad_input():
         TwoTower().fit(sp.csr_matrix((4, 4)), item_texts=board_texts(4))
     with pytest.raises(ValueError, match="needs item_texts"):
         TwoTower().fit(checkerboard(4))
+
+
+def test_num_threads_applies_during_fit_only(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("LLMREC_CACHE_DIR", str(tmp_path))
+    matrix, texts = checkerboard(20), board_texts(20)
+    seen = []
+    loss = TwoTower.loss
+
+    def spy(self, *args):
+        seen.append(torch.get_num_threads())
+        return loss(self, *args)
+
+    monkeypatch.setattr(TwoTower, "loss", spy)
+    before = torch.get_num_threads()
+    TwoTower(epochs=1, batch_size=32, dim=8, num_threads=1).fit(matrix, item_texts=texts)
+    assert set(seen) == {1} and torch.get_num_threads() == before
