@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test lint format experiments-baselines experiments-text experiments-text-variants \
 	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval \
-	experiments-two-tower bench-two-tower bench-two-stage experiments-fair clean
+	experiments-two-tower bench-two-tower bench-two-stage experiments-fair experiments-fair-ablation fuzz clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ test: setup
 	$(BIN)/ruff check llmrec tests experiments
 	$(BIN)/ruff format --check llmrec tests experiments
 	$(BIN)/pytest -q --timeout 900 tests
+
+# The fault-and-fuzz suite (issue 13) with 20x the examples `make test` gives it, fresh random
+# cases each run; it ends with the number of cases and the cases per second.
+fuzz: setup
+	LLMREC_FUZZ_PROFILE=fuzz $(BIN)/pytest -q tests/fuzz
 
 lint:
 	$(BIN)/ruff check llmrec tests experiments
@@ -70,6 +75,9 @@ bench-two-tower: setup
 # The fair comparison: 3 seeds, one protocol, tuned baselines, significance (issue 12).
 experiments-fair: setup
 	bash experiments/fair/run.sh $(SETTINGS)
+
+experiments-fair-ablation: setup
+	bash experiments/fair/ablation.sh
 
 bench-two-stage: setup
 	$(BIN)/python experiments/two_stage/latency.py --dataset ml-100k --calls 300

@@ -14,10 +14,13 @@ import platform
 import re
 import shutil
 import tempfile
+import tokenize
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -217,3 +220,42 @@ def read_json_object(
     if missing:
         raise DataError(f"{path} lacks {missing}: damaged or hand-edited")
     return value
+
+
+def check_string_array(array: Any, where: str) -> None:
+    """A loaded ``.npy`` of strings is what it claims: numpy unicode with valid code points.
+
+    Damaged bytes can hold code points past U+10FFFF, which numpy turns into broken ``str``
+    objects that crash whatever touches them later (a ``SystemError``), so they are refused here.
+
+    Raises:
+        DataError: another dtype, or an invalid code point.
+    """
+    from llmrec.errors import DataError
+
+    if getattr(array, "dtype", None) is None or array.dtype.kind != "U":
+        raise DataError(f"{where}: expected strings, found dtype {getattr(array, 'dtype', None)}")
+    if array.size and int(array.view(np.uint32).max()) > 0x10FFFF:
+        raise DataError(f"{where}: damaged strings (invalid code points)")
+
+
+NPY_ERRORS = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError, MemoryError)
+"""What ``np.load`` raises on a damaged file: a short read (EOFError), a header that does not
+parse (SyntaxError, TokenError), an absurd shape (ValueError, MemoryError)."""
+
+
+def load_npy(path: str | Path, folder_kind: str) -> np.ndarray:
+    """``np.load`` without pickles, any failure reported as a :class:`DataError` naming the file.
+
+    Raises:
+        DataError: the file is missing, damaged or not an array.
+    """
+    from llmrec.errors import DataError
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except NPY_ERRORS as exc:
+        raise DataError(f"{path}: missing or damaged part of {folder_kind} ({exc})") from exc
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{path}: not a single array")
+    return array

@@ -26,6 +26,7 @@ from llmrec.cli.common import (
     show_ranked,
 )
 from llmrec.errors import ConfigError, DataError, LLMRecError
+from llmrec.io import check_string_array, load_npy
 
 ITEM_NAMES = "item_ids.npy"
 SOURCE_FILE = "source.json"
@@ -240,10 +241,8 @@ def _item_names(index_dir: Path, ids: np.ndarray) -> np.ndarray | None:
     file = index_dir / ITEM_NAMES
     if not file.is_file():
         return None
-    try:
-        names = np.load(file, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{file}: unreadable ({exc})") from exc
+    names = load_npy(file, "an index folder")
+    check_string_array(names, str(file))
     if names.ndim != 1 or (ids.size and int(ids.max()) >= len(names)):
         raise DataError(
             f"{file}: {names.shape} names do not cover the index's items (largest row "

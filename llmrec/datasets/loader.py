@@ -195,7 +195,9 @@ def _read_table(path: Path, name: str, encoding: str) -> Dataset:
         else:
             check_text_encoding(path, encoding)
             sep = "\t" if path.suffix == ".tsv" else ","
-            frame = pd.read_csv(path, sep=sep, encoding=encoding)
+            # round_trip: the default float parser is inexact, so a float-typed id column
+            # (196 and 196.0 mixed) would turn 9007199254740991.0 into ...990.
+            frame = pd.read_csv(path, sep=sep, encoding=encoding, float_precision="round_trip")
     except Exception as exc:  # pandas/pyarrow raise many types for a bad file
         raise DataError(f"{path}: cannot read table: {exc}") from exc
     for col in ("rating", "timestamp"):

@@ -33,7 +33,13 @@ from llmrec.encoders.profiles import (
 )
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import DataError
-from llmrec.io import library_versions, read_json_object, write_json
+from llmrec.io import (
+    check_string_array,
+    library_versions,
+    load_npy,
+    read_json_object,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -128,22 +134,21 @@ class EmbeddingSet:
         folder = Path(folder)
         open_artifact(folder, "embeddings")
         manifest = read_json_object(folder / "manifest.json", MANIFEST_KEYS, "an embedding folder")
-        try:
-            vectors = np.load(folder / "vectors.npy", allow_pickle=False)
-            ids = np.load(folder / "ids.npy", allow_pickle=False)
-            fallback = np.load(folder / "fallback.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{folder}: not an embedding folder ({exc})") from exc
+        vectors, ids, fallback = (
+            load_npy(folder / f"{part}.npy", "an embedding folder")
+            for part in ("vectors", "ids", "fallback")
+        )
         expected = (manifest.get("count"), manifest.get("dimension"))
         if vectors.shape != expected or len(ids) != len(vectors) or len(fallback) != len(ids):
             raise DataError(
                 f"{folder}: vectors {vectors.shape}, {len(ids)} ids, {len(fallback)} flags do "
                 f"not match the manifest's (count, dimension) {expected}"
             )
-        if vectors.dtype.kind != "f" or ids.dtype.kind not in "US" or fallback.dtype != bool:
+        check_string_array(ids, f"{folder}/ids.npy")
+        if vectors.dtype.kind != "f" or fallback.dtype != bool:
             raise DataError(
-                f"{folder}: parts of the wrong type (vectors {vectors.dtype}, ids {ids.dtype}, "
-                f"fallback {fallback.dtype})"
+                f"{folder}: parts of the wrong type (vectors {vectors.dtype}, fallback "
+                f"{fallback.dtype})"
             )
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():

@@ -19,7 +19,8 @@ import scipy.sparse as sp
 
 from llmrec.artifacts import open_artifact, write_artifact
 from llmrec.encoders.base import normalize_rows
-from llmrec.io import read_json_object, write_json
+from llmrec.errors import DataError
+from llmrec.io import load_npy, read_json_object, write_json
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -393,10 +394,9 @@ class ItemIndex:
         manifest = read_json_object(
             folder / MANIFEST_FILE, (*keys, "item_count", "search_params"), "an index folder"
         )
-        try:
-            removed = np.load(folder / IDS_FILE, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{folder}: not an index folder ({exc})") from exc
+        removed = load_npy(folder / IDS_FILE, "an index folder")
+        if removed.dtype.kind not in "iu" or removed.ndim != 1:
+            raise DataError(f"{folder}/{IDS_FILE}: expected item ids, found {removed.dtype}")
         if manifest.get("format_version") != FORMAT_VERSION:
             raise ValueError(
                 f"{folder}: index format {manifest.get('format_version')}, "
@@ -413,7 +413,7 @@ class ItemIndex:
             )
         try:
             raw = faiss.read_index(str(folder / INDEX_FILE))
-        except RuntimeError as exc:
+        except (RuntimeError, MemoryError) as exc:  # a damaged header can ask for any size
             raise ValueError(
                 f"{folder}/{INDEX_FILE}: corrupt or unreadable ({_first_line(exc)})"
             ) from exc
