@@ -257,3 +257,9 @@ def test_encoding_option_and_undecodable_files(tmp_path):
     assert "line 2 is not valid utf-8" in " ".join(result.output.split()), result.output
     result = runner.invoke(app, ["data", "describe", str(folder), "--encoding", "latin-1"])
     assert result.exit_code == 0, result.output
+
+
+def test_unknown_recbole_model_is_named_before_any_data_is_read():
+    result = runner.invoke(app, ["evaluate", "--dataset", "nope", "--models", "recbole:NoSuch"])
+    assert result.exit_code == 2
+    assert "'NoSuch' is not a RecBole 1.2.1 general recommender" in " ".join(result.output.split())

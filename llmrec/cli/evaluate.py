@@ -85,7 +85,11 @@ def model_specs(models: str) -> list:
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise ConfigError(f"--models {models!r} names no model; e.g. --models pop,als,ease")
-    return [resolve_model(name) for name in names]
+    specs = [resolve_model(name) for name in names]
+    for spec in specs:  # every grid point's config is checked before any data is read
+        for trial in spec.trials():
+            spec.build(trial)
+    return specs
 
 
 def run_evaluation(

@@ -21,7 +21,7 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from llmrec.datasets.atomic import write_atomic_interactions
 from llmrec.datasets.features import SideFeatures
@@ -42,6 +42,19 @@ class RecBoleConfig(RecommenderConfig):
     embedding_size: PositiveInt = 64
     params: dict[str, Any] = Field(default_factory=dict)
     """Other RecBole config entries, e.g. ``{"n_layers": 3, "reg_weight": 1e-4}``."""
+
+    @field_validator("model")
+    @classmethod
+    def _general_recommender(cls, name: str) -> str:
+        """Only RecBole's general (user-item) recommenders fit our interaction matrices."""
+        import recbole.model.general_recommender as general
+
+        known = sorted(n for n in dir(general) if n[:1].isupper())
+        if name not in known:
+            raise ValueError(
+                f"{name!r} is not a RecBole 1.2.1 general recommender; known: {', '.join(known)}"
+            )
+        return name
 
 
 class RecBoleModel(RecommenderBase):
