@@ -25,7 +25,7 @@ from llmrec.artifacts import open_artifact, write_artifact
 from llmrec.datasets.dataset import Dataset, normalize_ids
 from llmrec.datasets.features import side_features
 from llmrec.datasets.text import item_text, resolve_text_columns
-from llmrec.errors import DataError
+from llmrec.errors import ArtifactError, ConfigError, DataError
 from llmrec.io import library_versions, read_json_object, write_json
 from llmrec.rankers.base import make_config
 from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
@@ -46,7 +46,7 @@ class Recommender:
 
     def __init__(self, config: TwoStageConfig | None = None, **params: Any) -> None:
         if config is not None and params:
-            raise ValueError("pass either a config object or keyword parameters, not both")
+            raise ConfigError("pass either a config object or keyword parameters, not both")
         self.config = config if config is not None else make_config(TwoStageConfig, params)
         self.model: TwoStage | None = None
         self.served_by_: np.ndarray = np.array([], dtype=object)
@@ -120,9 +120,9 @@ class Recommender:
     def _check_k(self, k: object) -> int:
         n_items = self._check_fitted().n_items
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
-            raise ValueError(f"k must be an integer, got {k!r} ({type(k).__name__})")
+            raise ConfigError(f"k must be an integer, got {k!r} ({type(k).__name__})")
         if not 1 <= k <= n_items:
-            raise ValueError(f"k must be between 1 and the catalogue size {n_items}, got {k}")
+            raise ConfigError(f"k must be between 1 and the catalogue size {n_items}, got {k}")
         return int(k)
 
     @staticmethod
@@ -174,7 +174,7 @@ class Recommender:
             ``cold`` (no history at all: the user tower's "no history" vector).
 
         Raises:
-            ValueError: ``k`` not an integer in ``1..n_items``.
+            ConfigError: ``k`` not an integer in ``1..n_items``.
             DataError: empty or missing user ids, unknown item ids in ``histories``, or a
                 history that is not a list of ids.
         """
@@ -304,9 +304,10 @@ class Recommender:
                 model was trained with (the LLM path and new items depend on it).
 
         Raises:
-            ValueError: not a model folder, another format version, missing or corrupt files,
-                or a different embedding model.
-            ArtifactError: a part that does not match its checksum (named).
+            DataError: not a model folder, missing or corrupt files, or a different embedding
+                model.
+            ArtifactError: another format version, or a part that does not match its
+                checksum (named).
         """
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
@@ -315,7 +316,7 @@ class Recommender:
         open_artifact(folder, "model")
         meta = read_json_object(folder / CONFIG_FILE, folder_kind="an llmrec model folder")
         if meta.get("format_version") != FORMAT_VERSION or meta.get("kind") != TwoStage.kind:
-            raise ValueError(
+            raise ArtifactError(
                 f"{folder}: model format {meta.get('format_version')!r} of kind "
                 f"{meta.get('kind')!r}; this llmrec {llmrec.__version__} reads format "
                 f"{FORMAT_VERSION} of kind {TwoStage.kind!r}: retrain with `llmrec train`"
@@ -323,38 +324,38 @@ class Recommender:
         keys = ("config", "strings", "encoder_fingerprint", "user_ids", "item_ids", "data_checksum")
         missing = [key for key in keys if key not in meta]
         if missing:
-            raise ValueError(f"{folder}/{CONFIG_FILE} lacks {missing}: damaged or hand-edited")
+            raise DataError(f"{folder}/{CONFIG_FILE} lacks {missing}: damaged or hand-edited")
         try:
             state: dict[str, np.ndarray] = load_file(str(folder / WEIGHTS_FILE))
         except (OSError, SafetensorError) as exc:
-            raise ValueError(f"{folder}/{WEIGHTS_FILE}: missing or corrupt ({exc})") from exc
+            raise DataError(f"{folder}/{WEIGHTS_FILE}: missing or corrupt ({exc})") from exc
         state.update({k: np.array(v, dtype=str) for k, v in meta["strings"].items()})
         out = cls(make_config(TwoStageConfig, meta["config"]))
         model = TwoStage(out.config)
         try:
             model._set_state(state)
         except (KeyError, RuntimeError, ValueError) as exc:
-            raise ValueError(f"{folder}: weights do not match the config ({exc})") from exc
+            raise DataError(f"{folder}: weights do not match the config ({exc})") from exc
         fingerprint = meta["encoder_fingerprint"]
         if check_encoder:
             from llmrec.encoders.transformer import TransformerEncoder
 
             local = TransformerEncoder(out.config.retriever.text_model).fingerprint
             if local != fingerprint:
-                raise ValueError(
+                raise DataError(
                     f"{folder}: trained with embedding model {fingerprint!r}, but the configured "
                     f"encoder is {local!r}; load it with that encoder or retrain"
                 )
         n_users = len(model.retriever.user_factors)
         if len(meta["user_ids"]) != n_users or len(meta["item_ids"]) != model.n_items:
-            raise ValueError(
+            raise DataError(
                 f"{folder}: {CONFIG_FILE} lists {len(meta['user_ids'])} users and "
                 f"{len(meta['item_ids'])} items, {WEIGHTS_FILE} holds {n_users} and "
                 f"{model.n_items}: the parts come from different models"
             )
         index = ItemIndex.load(folder / INDEX_DIR, dimension=model.retriever.item_factors.shape[1])
         if not np.array_equal(index.ids, np.arange(model.n_items)):
-            raise ValueError(
+            raise DataError(
                 f"{folder}/{INDEX_DIR} holds {len(index)} items, not the model's {model.n_items}"
             )
         model.indexes["two_tower"] = index

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import scipy.sparse as sp
 
+from llmrec.errors import DataError
+
 Scorer = Callable[[np.ndarray], np.ndarray]
 """Maps user indices ``(n,)`` to scores ``(n, n_items)``; higher is better."""
 
@@ -79,7 +81,7 @@ def relevant_rows(
     """``truth`` restricted to ``allowed`` items and without ``exclude``d ones (an item that
     cannot be ranked cannot count as relevant), and the rows left with any relevant item."""
     if exclude is not None and exclude.shape != truth.shape:
-        raise ValueError(f"exclude has shape {exclude.shape}, truth has {truth.shape}")
+        raise DataError(f"exclude has shape {exclude.shape}, truth has {truth.shape}")
     truth = truth.tocsr()
     if allowed is not None:
         truth = truth.multiply(allowed[None, :]).tocsr()
@@ -107,18 +109,18 @@ def ranked_batches(
         bool hits against ``truth`` and each user's number of relevant items.
 
     Raises:
-        ValueError: the scorer returns the wrong shape or NaN.
+        DataError: the scorer returns the wrong shape or NaN.
     """
     n_items = truth.shape[1]
     for lo in batches if batches is not None else range(0, len(users), batch_size):
         batch = users[lo : lo + batch_size]
         scores = np.asarray(scorer(batch), dtype=np.float32)
         if scores.shape != (len(batch), n_items):
-            raise ValueError(
+            raise DataError(
                 f"scorer returned shape {scores.shape}, expected {(len(batch), n_items)}"
             )
         if np.isnan(scores).any():
-            raise ValueError(
+            raise DataError(
                 f"scorer returned NaN scores for {np.isnan(scores).any(axis=1).sum()} users"
             )
         if allowed is not None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from llmrec.errors import DataError
+from llmrec.errors import ConfigError, DataError
 
 REQUIRED = ("user_id", "item_id")
 
@@ -173,7 +173,7 @@ def to_csr(
         dtype: the matrix dtype (float64 keeps timestamps exact).
     """
     if values != "ones" and values not in frame.columns:
-        raise ValueError(f"values must be 'ones' or a column of {list(frame.columns)}: {values!r}")
+        raise ConfigError(f"values must be 'ones' or a column of {list(frame.columns)}: {values!r}")
     data = (
         np.ones(len(frame), dtype=dtype)
         if values == "ones"

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from llmrec.datasets.dataset import to_csr
 from llmrec.datasets.text import clean_value, split_tags
+from llmrec.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,13 @@ class SideFeatures:
     timestamps: sp.csr_matrix | None = None
 
     def check(self, n_users: int, n_items: int) -> None:
-        """Raise a ValueError when a bag list does not have one entry per user or item."""
+        """Raise a DataError when a bag list does not have one entry per user or item."""
         for name, bags, n in (
             ("item_tags", self.item_tags, n_items),
             ("user_tags", self.user_tags, n_users),
         ):
             if bags is not None and len(bags) != n:
-                raise ValueError(f"{name} has {len(bags)} bags for {n} {name.split('_')[0]}s")
+                raise DataError(f"{name} has {len(bags)} bags for {n} {name.split('_')[0]}s")
 
 
 def item_tags(items: pd.DataFrame, genres_column: str | None) -> list[list[str]] | None:

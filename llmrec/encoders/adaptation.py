@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from llmrec.encoders.base import normalize_rows
 from llmrec.encoders.profiles import ProfileConfig, profile_text
-from llmrec.errors import DataError
+from llmrec.errors import ConfigError, DataError
 
 
 def select_relevant(
@@ -33,15 +33,15 @@ def select_relevant(
         Item indices, a subset of ``history_items``.
 
     Raises:
-        DataError: empty history. ValueError: ``k < 1`` or a dimension mismatch.
+        DataError: empty history or a dimension mismatch. ConfigError: ``k < 1``.
     """
     history_items = np.asarray(history_items, dtype=np.int64)
     if history_items.size == 0:
         raise DataError("empty history: nothing to select from; use a persona embedding instead")
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise ConfigError(f"k must be >= 1, got {k}")
     if np.shape(query_vector) != (item_vectors.shape[1],):
-        raise ValueError(
+        raise DataError(
             f"query vector has shape {np.shape(query_vector)}, item vectors are "
             f"{item_vectors.shape[1]}-d"
         )
@@ -103,7 +103,7 @@ def adapted_scores(
         float32 ``(len(users), n_items)``; users without history get NaN rows.
     """
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise ConfigError(f"k must be >= 1, got {k}")
     out = np.full((len(users), item_similarity.shape[0]), np.nan, dtype=np.float32)
     for row, user in enumerate(np.asarray(users)):
         history = user_items.indices[user_items.indptr[user] : user_items.indptr[user + 1]]

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from llmrec.errors import ConfigError, DataError
+
 ENCODE_KWARGS = ("batch_size", "show_progress_bar", "convert_to_numpy", "normalize_embeddings")
 
 
@@ -19,18 +21,18 @@ def check_texts(texts: Sequence[Any]) -> list[str]:
     """Return ``texts`` as a list of non-empty strings.
 
     Raises:
-        ValueError: a text is None, NaN, not a string, or blank; the message gives its position.
+        DataError: a text is None, NaN, not a string, or blank; the message gives its position.
     """
     if isinstance(texts, str):
-        raise ValueError("encode() takes a list of texts, got a single string; wrap it in a list")
+        raise DataError("encode() takes a list of texts, got a single string; wrap it in a list")
     out = []
     for i, text in enumerate(texts):
         if text is None or (isinstance(text, float) and math.isnan(text)):
-            raise ValueError(f"text {i} is missing (None/NaN); fill or drop it before encoding")
+            raise DataError(f"text {i} is missing (None/NaN); fill or drop it before encoding")
         if not isinstance(text, str):
-            raise ValueError(f"text {i} is a {type(text).__name__}, not a string: {text!r}")
+            raise DataError(f"text {i} is a {type(text).__name__}, not a string: {text!r}")
         if not text.strip():
-            raise ValueError(f"text {i} is empty; an empty text has no meaningful embedding")
+            raise DataError(f"text {i} is empty; an empty text has no meaningful embedding")
         out.append(text)
     return out
 
@@ -39,12 +41,12 @@ def check_encode_kwargs(kwargs: dict[str, Any]) -> int:
     """Validate ``encode``'s keyword arguments; returns the batch size.
 
     Raises:
-        ValueError: an unknown keyword (the valid ones are listed), a batch size below 1, or
+        ConfigError: an unknown keyword (the valid ones are listed), a batch size below 1, or
             ``convert_to_numpy=False``.
     """
     unknown = sorted(set(kwargs) - set(ENCODE_KWARGS))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"unknown encode() argument(s) {unknown}; valid: {', '.join(ENCODE_KWARGS)}"
         )
     batch_size = kwargs.get("batch_size", 32)
@@ -53,9 +55,9 @@ def check_encode_kwargs(kwargs: dict[str, Any]) -> int:
         or not isinstance(batch_size, numbers.Integral)
         or batch_size < 1
     ):
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if not kwargs.get("convert_to_numpy", True):
-        raise ValueError("only convert_to_numpy=True is supported")
+        raise ConfigError("only convert_to_numpy=True is supported")
     return int(batch_size)
 
 
@@ -97,7 +99,8 @@ class TextEncoder(ABC):
             float32 array ``(len(sentences), dimension)`` in input order.
 
         Raises:
-            ValueError: an unknown keyword (the valid ones are listed) or a bad text.
+            ConfigError: an unknown keyword (the valid ones are listed).
+            DataError: a bad text or non-finite embeddings.
         """
         batch_size = check_encode_kwargs(kwargs)
         texts = check_texts(sentences)
@@ -112,5 +115,5 @@ class TextEncoder(ABC):
             idx = order[lo : lo + batch_size]
             out[idx] = self._encode_batch([texts[i] for i in idx])
         if not np.isfinite(out).all():
-            raise ValueError(f"{type(self).__name__} produced non-finite embeddings")
+            raise DataError(f"{type(self).__name__} produced non-finite embeddings")
         return normalize_rows(out) if kwargs.get("normalize_embeddings", False) else out

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from llmrec.encoders.base import TextEncoder, check_encode_kwargs, check_texts, normalize_rows
-from llmrec.errors import DataError
+from llmrec.errors import ConfigError, DataError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (fingerprint TEXT PRIMARY KEY, dimension INTEGER NOT NULL);
@@ -62,7 +62,7 @@ class EmbeddingCache:
     """Embeddings of one model (its fingerprint and dimension) in an SQLite file.
 
     Raises:
-        ValueError: the file holds embeddings of this fingerprint with another dimension, or is
+        DataError: the file holds embeddings of this fingerprint with another dimension, or is
             not an embedding cache.
     """
 
@@ -151,7 +151,7 @@ class EmbeddingCache:
     def put(self, hashes: Sequence[bytes], vectors: np.ndarray) -> None:
         """Store vectors in one transaction."""
         if vectors.shape != (len(hashes), self.dimension):
-            raise ValueError(f"vectors shape {vectors.shape} != ({len(hashes)}, {self.dimension})")
+            raise DataError(f"vectors shape {vectors.shape} != ({len(hashes)}, {self.dimension})")
         rows = [
             (self.fingerprint, key, np.ascontiguousarray(vec, dtype=np.float32).tobytes())
             for key, vec in zip(hashes, vectors, strict=True)
@@ -194,9 +194,9 @@ class CachedEncoder(TextEncoder):
         commit_seconds: float = 2.0,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+            raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
         if commit_seconds < 0:
-            raise ValueError(f"commit_seconds must be >= 0, got {commit_seconds}")
+            raise ConfigError(f"commit_seconds must be >= 0, got {commit_seconds}")
         self.encoder = encoder
         self.dimension = encoder.dimension
         self.fingerprint = encoder.fingerprint

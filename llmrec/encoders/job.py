@@ -32,7 +32,7 @@ from llmrec.encoders.profiles import (
     profile_text,
 )
 from llmrec.encoders.transformer import TransformerEncoder
-from llmrec.errors import DataError
+from llmrec.errors import ConfigError, DataError
 from llmrec.io import (
     check_string_array,
     library_versions,
@@ -225,7 +225,7 @@ def encode_texts(
         float32 ``(len(texts), dimension)``, equal whatever the number of workers.
     """
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise ConfigError(f"workers must be >= 1, got {workers}")
     rank, world_size = distributed_rank()
     if world_size > 1:
         import torch.distributed as dist

@@ -10,6 +10,7 @@ from typing import Self
 import numpy as np
 
 from llmrec.encoders.base import normalize_rows
+from llmrec.errors import ConfigError, DataError
 from llmrec.io import atomic_write
 
 
@@ -24,7 +25,7 @@ class Personas:
 
     def __init__(self, n_personas: int = 16, seed: int = 42, niter: int = 25) -> None:
         if n_personas < 1:
-            raise ValueError(f"n_personas must be >= 1, got {n_personas}")
+            raise ConfigError(f"n_personas must be >= 1, got {n_personas}")
         self.n_personas, self.seed, self.niter = n_personas, seed, niter
         self.centroids = np.empty((0, 0), dtype=np.float32)
         self.sizes = np.empty(0, dtype=np.int64)
@@ -34,15 +35,15 @@ class Personas:
         """Cluster users. Rows with NaN (users without history) are left out.
 
         Raises:
-            ValueError: fewer usable users than personas, or a non-2-d input.
+            DataError: fewer usable users than personas, or a non-2-d input.
         """
         import faiss
 
         if np.ndim(user_vectors) != 2:
-            raise ValueError(f"user_vectors must be 2-d, got shape {np.shape(user_vectors)}")
+            raise DataError(f"user_vectors must be 2-d, got shape {np.shape(user_vectors)}")
         usable = normalize_rows(user_vectors[np.isfinite(user_vectors).all(axis=1)])
         if len(usable) < self.n_personas:
-            raise ValueError(
+            raise DataError(
                 f"{len(usable)} users with history for {self.n_personas} personas; "
                 "ask for fewer personas"
             )
@@ -66,7 +67,7 @@ class Personas:
         if self.centroids.size == 0:
             raise RuntimeError("Personas is not fitted: call fit() first")
         if dimension is not None and dimension != self.centroids.shape[1]:
-            raise ValueError(
+            raise DataError(
                 f"vectors are {dimension}-d but the personas are {self.centroids.shape[1]}-d"
             )
 
@@ -88,7 +89,7 @@ class Personas:
         """A text per persona: the ``top`` items nearest its centroid. Kept in ``texts``."""
         self._check_fitted(item_vectors.shape[1])
         if len(item_texts) != len(item_vectors):
-            raise ValueError(f"{len(item_texts)} item texts for {len(item_vectors)} item vectors")
+            raise DataError(f"{len(item_texts)} item texts for {len(item_vectors)} item vectors")
         nearest = np.argsort(-(self.centroids @ normalize_rows(item_vectors).T), axis=1)[:, :top]
         self.texts = [
             f"A viewer who likes: {' '.join(item_texts[i] for i in row)}" for row in nearest

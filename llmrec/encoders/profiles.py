@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmrec.errors import DataError
+from llmrec.errors import ConfigError, DataError
 
 
 class ProfileConfig(BaseModel):
@@ -73,7 +73,7 @@ def profile_text(
             line += f" Rated {rating:g}/5."
         if config.max_tokens is not None:
             if count_tokens is None:
-                raise ValueError("max_tokens needs count_tokens (the encoder's token counter)")
+                raise ConfigError("max_tokens needs count_tokens (the encoder's token counter)")
             if count_tokens("\n".join([*lines, line])) > config.max_tokens and n > 1:
                 break
         lines.append(line)
@@ -108,12 +108,12 @@ def history_weights(
         matrix.data = np.maximum(matrix.data - means[rows] + 1.0, 0.1)
     elif weighting == "recency":
         if timestamps is None or timestamps.nnz != matrix.nnz:
-            raise ValueError("recency weighting needs timestamps with the same pattern")
+            raise DataError("recency weighting needs timestamps with the same pattern")
         ts = sp.csr_matrix(timestamps, dtype=np.float64)
         latest = np.asarray(ts.max(axis=1).todense()).ravel()
         matrix.data = 0.5 ** ((latest[rows] - ts.data) / (half_life_days * 86400.0))
     else:
-        raise ValueError(f"weighting must be mean, rating or recency, got {weighting!r}")
+        raise ConfigError(f"weighting must be mean, rating or recency, got {weighting!r}")
     return matrix
 
 
@@ -131,7 +131,7 @@ def pool_item_embeddings(
         history get NaN rows, never a silent zero vector.
     """
     if weights.shape[1] != item_vectors.shape[0]:
-        raise ValueError(
+        raise DataError(
             f"weights cover {weights.shape[1]} items but item_vectors has {item_vectors.shape[0]}"
         )
     totals = np.asarray(weights.sum(axis=1)).ravel()

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from llmrec.errors import ConfigError
 from llmrec.evaluation.metrics import METRICS, coverage
 from llmrec.ranking import Scorer, ranked_batches, relevant_rows, tie_keys, top_k
 
@@ -80,13 +81,14 @@ def evaluate_scores(
         :class:`EvalResult` with means over users who have at least one relevant item.
 
     Raises:
-        ValueError: unknown metric, bad ``ks``, shape mismatch, or NaN scores.
+        ConfigError: unknown metric or bad ``ks``.
+        DataError: shape mismatch or NaN scores.
     """
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
+        raise ConfigError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
     if not ks or min(ks) < 1:
-        raise ValueError(f"ks must be positive integers, got {list(ks)}")
+        raise ConfigError(f"ks must be positive integers, got {list(ks)}")
     n_items = truth.shape[1]
     n_rankable = n_items if candidates is None else len(np.unique(candidates))
     allowed = None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from llmrec.errors import ConfigError, DataError
 from llmrec.evaluation.evaluator import EvalResult
 
 if TYPE_CHECKING:
@@ -53,15 +54,15 @@ def _seeds(results: list[EvalResult], seeds: Sequence[int] | None) -> list[int]:
         return list(range(len(results)))
     seeds = list(seeds)
     if len(seeds) != len(results):
-        raise ValueError(f"got {len(seeds)} seeds for {len(results)} results")
+        raise ConfigError(f"got {len(seeds)} seeds for {len(results)} results")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, got {seeds}")
+        raise ConfigError(f"seeds must be distinct, got {seeds}")
     return seeds
 
 
 def _check_kept(result: EvalResult, where: str) -> None:
     if result.users is None or result.top is None or result.truth is None:
-        raise ValueError(
+        raise DataError(
             f"{where} has no users/top/truth; evaluate with evaluate_scores(..., keep_top=True)"
         )
 
@@ -95,7 +96,8 @@ def to_qrels(
         ``ranx.Qrels`` with query ``"s{seed}:u{user}"`` -> ``{doc_id(item): 1}`` per relevant item.
 
     Raises:
-        ValueError: a result kept no top lists, or ``seeds`` does not match ``results``.
+        DataError: a result kept no top lists.
+        ConfigError: ``seeds`` does not match ``results``.
     """
     import ranx
 
@@ -108,7 +110,7 @@ def to_qrels(
             items = truth.indices[truth.indptr[row] : truth.indptr[row + 1]]
             qrels[query_id(seed, user)] = {doc_id(i): 1 for i in items.tolist()}
     if not qrels:
-        raise ValueError("no evaluated users: the results hold no relevant items")
+        raise DataError("no evaluated users: the results hold no relevant items")
     return ranx.Qrels(qrels)
 
 
@@ -132,7 +134,8 @@ def to_run(
         ``ranx.Run`` with query ``"s{seed}:u{user}"`` -> ``{doc_id(item): score}``.
 
     Raises:
-        ValueError: a result kept no top lists, or ``seeds`` does not match ``results``.
+        DataError: a result kept no top lists.
+        ConfigError: ``seeds`` does not match ``results``.
     """
     import ranx
 
@@ -146,7 +149,7 @@ def to_run(
                 doc_id(item): float(width - rank) for rank, item in enumerate(row) if item >= 0
             }
     if not run:
-        raise ValueError("no evaluated users: the results hold no top lists")
+        raise DataError("no evaluated users: the results hold no top lists")
     return ranx.Run(run, name=name)
 
 
@@ -154,11 +157,11 @@ def ranx_metric(metric: str) -> str:
     """Our metric name (``"hit@10"``) -> ranx's (``"hit_rate@10"``).
 
     Raises:
-        ValueError: not ``name@K`` with a known name and a positive integer K.
+        ConfigError: not ``name@K`` with a known name and a positive integer K.
     """
     name, _, k = metric.partition("@")
     if name not in RANX_METRICS or not k.isdigit() or int(k) < 1:
-        raise ValueError(
+        raise ConfigError(
             f"unknown metric {metric!r}; valid: name@K with K >= 1 and name among "
             f"{', '.join(RANX_METRICS)}"
         )
@@ -170,27 +173,27 @@ def _check_aligned(runs: dict[str, list[EvalResult]], k: int) -> None:
     ref_name, ref = next(iter(runs.items()))
     for model, results in runs.items():
         if not results:
-            raise ValueError(f"model {model!r} has no results")
+            raise DataError(f"model {model!r} has no results")
         if len(results) != len(ref):
-            raise ValueError(
+            raise DataError(
                 f"model {model!r} has {len(results)} seed results, {ref_name!r} has {len(ref)}; "
                 "every model needs one result per seed, same seeds in the same order"
             )
         for seed, (result, base) in enumerate(zip(results, ref, strict=True)):
             _check_kept(result, f"model {model!r} seed #{seed}")
             if result.top.shape[1] < k:
-                raise ValueError(
+                raise DataError(
                     f"model {model!r} seed #{seed} kept top-{result.top.shape[1]} lists, "
                     f"the metric needs {k}; evaluate with ks including {k}"
                 )
             if not np.array_equal(result.users, base.users):
-                raise ValueError(
+                raise DataError(
                     f"model {model!r} seed #{seed} evaluates {len(result.users)} users, not the "
                     f"same ones as {ref_name!r} ({len(base.users)}); were both evaluated on the "
                     "same split, exclusion and candidates?"
                 )
             if result.truth.shape != base.truth.shape or (result.truth != base.truth).nnz:
-                raise ValueError(
+                raise DataError(
                     f"model {model!r} seed #{seed} has other relevant items than {ref_name!r}; "
                     "were both evaluated on the same split, exclusion and candidates?"
                 )
@@ -221,19 +224,19 @@ def compare_models(
         tie). Identical per-query values give ``p_value`` 1.0, where the t-test gives NaN.
 
     Raises:
-        ValueError: fewer than two models, unknown metric or test, ``alpha`` outside (0, 1), or
-            models whose seeds, users or truth do not line up.
+        ConfigError: fewer than two models, unknown metric or test, or ``alpha`` outside (0, 1).
+        DataError: models whose seeds, users or truth do not line up.
     """
     import ranx
     from numba.core.errors import NumbaTypeSafetyWarning
 
     if stat_test not in STAT_TESTS:
-        raise ValueError(f"unknown stat_test {stat_test!r}; valid: {', '.join(STAT_TESTS)}")
+        raise ConfigError(f"unknown stat_test {stat_test!r}; valid: {', '.join(STAT_TESTS)}")
     ranx_name = ranx_metric(metric)
     if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
     if len(runs) < 2:
-        raise ValueError(f"need at least two models to compare, got {list(runs)}")
+        raise ConfigError(f"need at least two models to compare, got {list(runs)}")
     _check_aligned(runs, int(ranx_name.rsplit("@", 1)[1]))
 
     models = list(runs)
@@ -276,10 +279,10 @@ def mean_std(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1) of per-seed values; std is 0.0 for one value.
 
     Raises:
-        ValueError: no values.
+        DataError: no values.
     """
     arr = np.asarray(values, dtype=np.float64).ravel()
     if arr.size == 0:
-        raise ValueError("mean_std needs at least one value")
+        raise DataError("mean_std needs at least one value")
     std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
     return float(arr.mean()), std

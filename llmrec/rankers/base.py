@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from llmrec.datasets.features import SideFeatures
-from llmrec.errors import ConfigError
+from llmrec.errors import ConfigError, DataError
 from llmrec.io import atomic_write
 from llmrec.rankers.state import check_finite, check_shape
 from llmrec.ranking import top_k
@@ -71,7 +71,7 @@ class RecommenderBase(ABC):
 
     def __init__(self, config: RecommenderConfig | None = None, **params: Any) -> None:
         if config is not None and params:
-            raise ValueError("pass either a config object or keyword parameters, not both")
+            raise ConfigError("pass either a config object or keyword parameters, not both")
         self.config = config if config is not None else make_config(self.config_class, params)
         self.n_items = 0
 
@@ -121,16 +121,16 @@ class RecommenderBase(ABC):
         return {}
 
     def item_vectors(self) -> np.ndarray:
-        """Item embedding matrix ``(n_items, d)``; models without one raise TypeError."""
-        raise TypeError(f"{type(self).__name__} has no item vectors, so no similar_items")
+        """Item embedding matrix ``(n_items, d)``; models without one raise ConfigError."""
+        raise ConfigError(f"{type(self).__name__} has no item vectors, so no similar_items")
 
     def _check_item_texts(self, user_items: sp.spmatrix, item_texts: Sequence[str] | None) -> None:
-        """For models with ``needs_item_texts``: one text per item column, or a ValueError."""
+        """For models with ``needs_item_texts``: one text per item column, or a DataError."""
         name = type(self).__name__
         if item_texts is None:
-            raise ValueError(f"{name} needs item_texts: fit(user_items, item_texts=...)")
+            raise DataError(f"{name} needs item_texts: fit(user_items, item_texts=...)")
         if len(item_texts) != user_items.shape[1]:
-            raise ValueError(
+            raise DataError(
                 f"{len(item_texts)} item texts for a matrix of {user_items.shape[1]} items"
             )
 
@@ -166,11 +166,11 @@ class RecommenderBase(ABC):
         scores = self.score(users).astype(np.float32, copy=True)
         if filter_already_liked_items:
             if user_items is None:
-                raise ValueError(
+                raise ConfigError(
                     "filter_already_liked_items=True needs user_items (one row per user)"
                 )
             if user_items.shape != (len(users), self.n_items):
-                raise ValueError(
+                raise DataError(
                     f"user_items has shape {user_items.shape}, expected one row per user "
                     f"({len(users)}, {self.n_items})"
                 )

@@ -25,6 +25,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from llmrec.datasets.atomic import write_atomic_interactions
 from llmrec.datasets.features import SideFeatures
+from llmrec.errors import DataError
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig, progress_enabled
 
 UNKNOWN_SCORE = np.finfo(np.float32).min
@@ -73,7 +74,7 @@ class RecBoleModel(RecommenderBase):
         show_progress_bar: bool | None = None,
     ) -> Self:
         if valid is not None and valid.shape != user_items.shape:
-            raise ValueError(f"valid has shape {valid.shape}, train has {user_items.shape}")
+            raise DataError(f"valid has shape {valid.shape}, train has {user_items.shape}")
         n_users, self.n_items = user_items.shape
         with (
             tempfile.TemporaryDirectory(prefix="llmrec-recbole-") as tmp,

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from llmrec.datasets.features import SideFeatures
 from llmrec.devices import torch_threads
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
+from llmrec.errors import DataError
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
 from llmrec.rankers.factorization import ALSConfig, ImplicitALS
 from llmrec.rankers.linear import EASE, EASEConfig
@@ -218,7 +219,7 @@ class TwoStage(RecommenderBase):
         self._check_item_texts(user_items, item_texts)
         user_items = sp.csr_matrix(user_items, dtype=np.float32)
         if user_items.nnz == 0:
-            raise ValueError("empty train set: no interactions to learn from")
+            raise DataError("empty train set: no interactions to learn from")
         timestamps = features.timestamps if features is not None else None
         order_by = timestamps if c.holdout_order == "latest" else None
         train, holdout = holdout_split(user_items, c.holdout, c.seed, order_by)
@@ -237,7 +238,7 @@ class TwoStage(RecommenderBase):
             labels[useful],
         )
         if len(users) < 2:
-            raise ValueError(
+            raise DataError(
                 "too few held-out interactions among the candidates to train the ranker "
                 f"({len(users)} users); give fit more interactions per user or raise holdout"
             )

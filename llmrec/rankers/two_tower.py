@@ -27,6 +27,7 @@ from llmrec.devices import torch_threads
 from llmrec.encoders.cache import CachedEncoder, default_cache_path
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
+from llmrec.errors import ConfigError, DataError
 from llmrec.rankers.base import FactorModel, RecommenderConfig
 from llmrec.rankers.state import check_all_finite, check_ids, check_shape
 from llmrec.ranking import mean_ndcg
@@ -260,11 +261,11 @@ class TwoTower(FactorModel):
 
         c = self.config
         if not (c.use_ids or c.use_text):
-            raise ValueError("TwoTower needs use_ids or use_text (or both)")
+            raise ConfigError("TwoTower needs use_ids or use_text (or both)")
         self._check_item_texts(user_items, item_texts)
         user_items = sp.csr_matrix(user_items)
         if user_items.nnz == 0:
-            raise ValueError("empty train set: no interactions to learn from")
+            raise DataError("empty train set: no interactions to learn from")
         n_users, n_items = user_items.shape
         features = features or SideFeatures()
         features.check(n_users, n_items)
@@ -437,7 +438,7 @@ class TwoTower(FactorModel):
         self._check_fitted()
         user_items = sp.csr_matrix(user_items, dtype=np.float32)
         if user_items.shape[1] != self.n_items:
-            raise ValueError(
+            raise DataError(
                 f"user_items has {user_items.shape[1]} item columns; the model has {self.n_items}"
             )
         tags = None
@@ -445,7 +446,7 @@ class TwoTower(FactorModel):
             index = {t: i for i, t in enumerate(self.user_tag_vocab)}
             bags = user_tags if user_tags is not None else [[]] * user_items.shape[0]
             if len(bags) != user_items.shape[0]:
-                raise ValueError(f"{len(bags)} user_tags bags for {user_items.shape[0]} users")
+                raise DataError(f"{len(bags)} user_tags bags for {user_items.shape[0]} users")
             tags = padded_bags([[index[t] for t in bag if t in index] for bag in bags])
         users_in = self._user_inputs(user_items, tags, np.random.default_rng(self.config.seed))
         users_in["seen"] = np.zeros(user_items.shape[0], dtype=np.float32)

@@ -3,8 +3,8 @@
 Cosine similarity as inner product on L2-normalised vectors (``normalize=False`` keeps raw inner
 products, for factor models). Rows carry our int64 item ids through ``IndexIDMap2``; search
 filters already-seen items and still returns ``k`` results, over-fetching and re-querying the
-rows that came up short. Faiss only asserts on bad input; every check here raises a ValueError
-that names the problem.
+rows that came up short. Faiss only asserts on bad input; every check here raises a ConfigError
+or DataError that names the problem.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from llmrec.artifacts import open_artifact, write_artifact
 from llmrec.encoders.base import normalize_rows
-from llmrec.errors import DataError
+from llmrec.errors import ArtifactError, ConfigError, DataError
 from llmrec.io import load_npy, read_json_object, write_json
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,13 @@ class ItemIndex:
     ) -> None:
         faiss = _faiss()
         if dimension < 1:
-            raise ValueError(f"dimension must be >= 1, got {dimension}")
+            raise ConfigError(f"dimension must be >= 1, got {dimension}")
         try:
             inner = faiss.index_factory(int(dimension), spec, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
-            raise ValueError(f"faiss cannot build index spec {spec!r}: {_first_line(exc)}") from exc
+            raise ConfigError(
+                f"faiss cannot build index spec {spec!r}: {_first_line(exc)}"
+            ) from exc
         self._set_seed(inner, seed)
         self.index = faiss.IndexIDMap2(inner)
         self.spec, self.dimension, self.fingerprint = spec, int(dimension), fingerprint
@@ -103,7 +105,7 @@ class ItemIndex:
         """
         vectors = np.asarray(vectors)
         if vectors.ndim != 2:
-            raise ValueError(f"item vectors must be 2-d (n_items, d), got shape {vectors.shape}")
+            raise DataError(f"item vectors must be 2-d (n_items, d), got shape {vectors.shape}")
         index = cls(spec, vectors.shape[1], fingerprint, normalize, seed)
         index.train(vectors, max_train)
         index.add(vectors, np.arange(len(vectors)) if ids is None else ids)
@@ -112,13 +114,13 @@ class ItemIndex:
     def _prepare(self, vectors: np.ndarray, what: str) -> np.ndarray:
         vectors = np.asarray(vectors)
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise ValueError(
+            raise DataError(
                 f"{what} have shape {vectors.shape}; this index holds {self.dimension}-d vectors"
             )
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():
             rows = np.flatnonzero(bad)[:5].tolist()
-            raise ValueError(f"{int(bad.sum())} {what} contain NaN or inf, e.g. rows {rows}")
+            raise DataError(f"{int(bad.sum())} {what} contain NaN or inf, e.g. rows {rows}")
         out = normalize_rows(vectors) if self.normalize else vectors
         return np.ascontiguousarray(out, dtype=np.float32)
 
@@ -133,7 +135,7 @@ class ItemIndex:
         try:
             self.index.train(data)
         except RuntimeError as exc:
-            raise ValueError(
+            raise ConfigError(
                 f"training {self.spec!r} on {len(data)} vectors failed: {_first_line(exc)}"
             ) from exc
 
@@ -141,26 +143,27 @@ class ItemIndex:
         """Add items (catalogue growth) without rebuilding.
 
         Raises:
-            ValueError: wrong dimension, NaN vectors, an id count that does not match, ids
-                already in the index, or an untrained index.
+            DataError: wrong dimension, NaN vectors, an id count that does not match, or ids
+                already in the index.
+            ConfigError: an untrained index.
         """
         data = self._prepare(vectors, "item vectors")
         ids = np.asarray(ids, dtype=np.int64)
         if ids.shape != (len(data),):
-            raise ValueError(f"{len(ids)} ids for {len(data)} vectors")
+            raise DataError(f"{len(ids)} ids for {len(data)} vectors")
         if ids.min(initial=0) < 0:
-            raise ValueError("item ids must be >= 0 (-1 means 'no result')")
+            raise DataError("item ids must be >= 0 (-1 means 'no result')")
         if len(np.unique(ids)) != len(ids):
-            raise ValueError("duplicate item ids in one add()")
+            raise DataError("duplicate item ids in one add()")
         stored = _faiss().vector_to_array(self.index.id_map)
         present = np.intersect1d(ids, stored)
         if len(present):
-            raise ValueError(
+            raise DataError(
                 f"item ids already in the index (or hidden after remove() on an index that "
                 f"cannot delete, such as HNSW): {present[:5].tolist()}"
             )
         if not self.index.is_trained:
-            raise ValueError(f"index {self.spec!r} is not trained: call train() first")
+            raise ConfigError(f"index {self.spec!r} is not trained: call train() first")
         self.index.add_with_ids(data, ids)
         self._ids = None
 
@@ -168,7 +171,7 @@ class ItemIndex:
         """Remove items; returns how many were removed.
 
         Raises:
-            ValueError: an id that is not in the index.
+            DataError: an id that is not in the index.
         """
         ids = np.asarray(ids, dtype=np.int64)
         self._check_known(ids, "remove()")
@@ -201,7 +204,7 @@ class ItemIndex:
         pos = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
         unknown = ids[known[pos] != ids] if len(known) else ids
         if len(unknown):
-            raise ValueError(f"unknown item id(s) in {where}: {np.unique(unknown)[:5].tolist()}")
+            raise DataError(f"unknown item id(s) in {where}: {np.unique(unknown)[:5].tolist()}")
 
     def set_search_params(self, **params: int) -> None:
         """Set ``nprobe`` (IVF), ``efSearch`` (HNSW) or any faiss ParameterSpace name."""
@@ -211,11 +214,11 @@ class ItemIndex:
             if name in ("nprobe", "efSearch") and (
                 isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1
             ):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
             try:
                 space.set_index_parameter(self.index, name, value)
             except RuntimeError as exc:
-                raise ValueError(
+                raise ConfigError(
                     f"index {self.spec!r} has no search parameter {name!r}: {_first_line(exc)}"
                 ) from exc
             self.search_params[name] = int(value)
@@ -227,12 +230,12 @@ class ItemIndex:
         if sp.issparse(exclude):
             matrix = sp.csr_matrix(exclude)
             if matrix.shape[0] != n:
-                raise ValueError(f"exclude has {matrix.shape[0]} rows for {n} queries")
+                raise DataError(f"exclude has {matrix.shape[0]} rows for {n} queries")
             rows = np.repeat(np.arange(n), np.diff(matrix.indptr))
             ids = matrix.indices.astype(np.int64)
         else:
             if len(exclude) != n:
-                raise ValueError(f"exclude has {len(exclude)} rows for {n} queries")
+                raise DataError(f"exclude has {len(exclude)} rows for {n} queries")
             lists = [np.asarray(r, dtype=np.int64).ravel() for r in exclude]
             rows = np.repeat(np.arange(n), [len(r) for r in lists])
             ids = np.concatenate(lists) if lists else np.empty(0, np.int64)
@@ -262,11 +265,11 @@ class ItemIndex:
             an approximate index found too few).
 
         Raises:
-            ValueError: ``k`` outside ``1..len(index)``, wrong dimension, NaN queries, unknown
-                ids in ``exclude``.
+            ConfigError: ``k`` outside ``1..len(index)``.
+            DataError: wrong dimension, NaN queries, unknown ids in ``exclude``.
         """
         if not 1 <= k <= len(self):
-            raise ValueError(f"k must be between 1 and the catalog size {len(self)}, got {k}")
+            raise ConfigError(f"k must be between 1 and the catalog size {len(self)}, got {k}")
         queries = self._prepare(user_vectors, "query vectors")
         n = len(queries)
         rows, ids = self._exclusions(exclude, n)
@@ -384,8 +387,9 @@ class ItemIndex:
             dimension: when given, the caller's vector dimension.
 
         Raises:
-            ValueError: missing or corrupt files, or an index made by another embedding model
+            DataError: missing or corrupt files, or an index made by another embedding model
                 or with another dimension.
+            ArtifactError: another index format, or an index that does not match its manifest.
         """
         faiss = _faiss()
         folder = Path(folder)
@@ -398,27 +402,27 @@ class ItemIndex:
         if removed.dtype.kind not in "iu" or removed.ndim != 1:
             raise DataError(f"{folder}/{IDS_FILE}: expected item ids, found {removed.dtype}")
         if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
+            raise ArtifactError(
                 f"{folder}: index format {manifest.get('format_version')}, "
                 f"this llmrec reads {FORMAT_VERSION}"
             )
         if fingerprint is not None and manifest["fingerprint"] != fingerprint:
-            raise ValueError(
+            raise DataError(
                 f"{folder}: index built from embedding model {manifest['fingerprint']!r}, "
                 f"not {fingerprint!r}; rebuild it with this model's embeddings"
             )
         if dimension is not None and manifest["dimension"] != dimension:
-            raise ValueError(
+            raise DataError(
                 f"{folder}: index holds {manifest['dimension']}-d vectors, not {dimension}-d"
             )
         try:
             raw = faiss.read_index(str(folder / INDEX_FILE))
         except (RuntimeError, MemoryError) as exc:  # a damaged header can ask for any size
-            raise ValueError(
+            raise DataError(
                 f"{folder}/{INDEX_FILE}: corrupt or unreadable ({_first_line(exc)})"
             ) from exc
         if raw.d != manifest["dimension"] or not isinstance(raw, faiss.IndexIDMap2):
-            raise ValueError(f"{folder}/{INDEX_FILE} does not match its manifest")
+            raise ArtifactError(f"{folder}/{INDEX_FILE} does not match its manifest")
         index = cls.__new__(cls)
         index.index = raw
         index.spec, index.dimension = manifest["spec"], manifest["dimension"]
@@ -428,7 +432,7 @@ class ItemIndex:
         if manifest["search_params"]:
             index.set_search_params(**manifest["search_params"])
         if len(index) != manifest["item_count"]:
-            raise ValueError(
+            raise ArtifactError(
                 f"{folder}: {len(index)} items, manifest says {manifest['item_count']}"
             )
         return index
@@ -445,7 +449,7 @@ class _PairFilter:
     def __init__(self, rows: np.ndarray, ids: np.ndarray, n_rows: int) -> None:
         self.stride = int(ids.max()) + 1
         if self.stride * max(n_rows, 1) >= 2**62:
-            raise ValueError("item ids too large to filter; use ids below 2**62 / n_queries")
+            raise DataError("item ids too large to filter; use ids below 2**62 / n_queries")
         self.keys = np.unique(rows * self.stride + ids)
 
     def contains(self, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:

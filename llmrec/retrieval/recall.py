@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from llmrec.errors import DataError
 from llmrec.retrieval.index import ItemIndex
 
 
@@ -31,7 +32,7 @@ def candidate_recall(
     """
     truth = sp.csr_matrix(truth)
     if len(user_vectors) != truth.shape[0]:
-        raise ValueError(f"{len(user_vectors)} user vectors for {truth.shape[0]} truth rows")
+        raise DataError(f"{len(user_vectors)} user vectors for {truth.shape[0]} truth rows")
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
     largest = min(max(sizes), len(index))
     ids, _ = index.search(

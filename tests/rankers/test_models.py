@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from llmrec.errors import ConfigError
 from llmrec.rankers import ImplicitALS, ImplicitBPR, Popularity, RecBoleModel
 from tests.recommender_base_test import RecommenderBaseTestMixin, checkerboard
 
@@ -14,7 +15,7 @@ class TestPopularity(RecommenderBaseTestMixin):
         return Popularity()
 
     def test_similar_items_needs_vectors(self, fitted):
-        with pytest.raises(TypeError, match="no item vectors"):
+        with pytest.raises(ConfigError, match="no item vectors"):
             fitted[0].similar_items(0)
 
 
