@@ -68,6 +68,27 @@ def load_dataset(name: str, encoding: str | None = None) -> Dataset:
         fail(exc)
 
 
+UsersOpt = Annotated[str | None, typer.Option("--users", help="Comma-separated user ids.")]
+UserOpt = Annotated[
+    list[str] | None, typer.Option("--user", help="One user id (repeatable; may hold commas).")
+]
+UsersFileOpt = Annotated[
+    Path | None, typer.Option("--users-file", help="A file of user ids, one per line.")
+]
+
+
+def user_ids(users: str | None, user: list[str] | None, users_file: Path | None) -> list[str]:
+    """The user ids of ``--users``, ``--user`` and ``--users-file`` (see :func:`id_list`).
+
+    Raises:
+        ConfigError: none given, or the file cannot be read.
+    """
+    wanted = id_list("user", users, user, users_file)
+    if not wanted:
+        raise ConfigError("no user ids: give --users a,b, --user ID or --users-file F")
+    return wanted
+
+
 def id_list(
     option: str, joined: str | None, single: list[str] | None, file: Path | None
 ) -> list[str]:

@@ -17,13 +17,16 @@ from llmrec.cli.common import (
     FormatOpt,
     OverwriteOpt,
     SeedOpt,
+    UserOpt,
+    UsersFileOpt,
+    UsersOpt,
     app,
     console,
     fail,
-    id_list,
     index_app,
     load_dataset,
     show_ranked,
+    user_ids,
 )
 from llmrec.errors import ConfigError, DataError, LLMRecError
 from llmrec.io import check_string_array, load_npy
@@ -180,13 +183,9 @@ def index_build(
 def index_search(
     index_dir: Annotated[Path, typer.Option("--index", help="Index folder (llmrec index build).")],
     queries: Annotated[Path, typer.Option(help="User embedding folder (llmrec encode).")],
-    users: Annotated[str | None, typer.Option(help="Comma-separated user ids.")] = None,
-    user: Annotated[
-        list[str] | None, typer.Option("--user", help="One user id (repeatable; may hold commas).")
-    ] = None,
-    users_file: Annotated[
-        Path | None, typer.Option("--users-file", help="A file of user ids, one per line.")
-    ] = None,
+    users: UsersOpt = None,
+    user: UserOpt = None,
+    users_file: UsersFileOpt = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Candidates per user.")] = 10,
     dataset: Annotated[
         str | None,
@@ -200,9 +199,7 @@ def index_search(
     from llmrec.retrieval import ItemIndex
 
     try:
-        wanted = id_list("user", users, user, users_file)
-        if not wanted:
-            raise ConfigError("no user ids: give --users a,b, --user ID or --users-file F")
+        wanted = user_ids(users, user, users_file)
         user_set = EmbeddingSet.load(queries)
         index = ItemIndex.load(index_dir, fingerprint=user_set.manifest["fingerprint"])
         _check_same_dataset(index_dir, queries, user_set.manifest.get("dataset"))

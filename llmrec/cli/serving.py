@@ -15,12 +15,16 @@ from llmrec.cli.common import (
     OverwriteOpt,
     SeedOpt,
     SplitOpt,
+    UserOpt,
+    UsersFileOpt,
+    UsersOpt,
     app,
     console,
     fail,
     id_list,
     load_dataset,
     show_ranked,
+    user_ids,
 )
 from llmrec.datasets import split
 from llmrec.errors import ConfigError, LLMRecError
@@ -82,13 +86,9 @@ def train(
 @app.command()
 def recommend(
     model: Annotated[Path, typer.Option("--model", help="Folder written by llmrec train.")],
-    users: Annotated[str | None, typer.Option("--users", help="Comma-separated user ids.")] = None,
-    user: Annotated[
-        list[str] | None, typer.Option("--user", help="One user id (repeatable; may hold commas).")
-    ] = None,
-    users_file: Annotated[
-        Path | None, typer.Option("--users-file", help="A file of user ids, one per line.")
-    ] = None,
+    users: UsersOpt = None,
+    user: UserOpt = None,
+    users_file: UsersFileOpt = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Items per user.")] = 10,
     history: Annotated[
         str | None,
@@ -114,9 +114,7 @@ def recommend(
     from llmrec.pipeline import Recommender
 
     try:
-        wanted = id_list("user", users, user, users_file)
-        if not wanted:
-            raise ConfigError("no user ids: give --users a,b, --user ID or --users-file F")
+        wanted = user_ids(users, user, users_file)
         given = id_list("history-item", history, history_item, history_file)
         recommender = Recommender.load(model)
         ids, scores = recommender.recommend(
