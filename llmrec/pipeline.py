@@ -178,8 +178,47 @@ class Recommender:
             DataError: empty or missing user ids, unknown item ids in ``histories``, or a
                 history that is not a list of ids.
         """
-        model = self._check_fitted()
         scalar = isinstance(user_ids, str) or np.ndim(user_ids) == 0
+        _, names, scores, served = self._recommend(user_ids, k, filter_seen, histories)
+        self.served_by_ = served
+        return (names[0], scores[0]) if scalar else (names, scores)
+
+    def recommend_df(
+        self,
+        user_ids: Sequence[object] | object,
+        k: int = 10,
+        filter_seen: bool = True,
+        histories: Mapping[object, Sequence[object]] | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`recommend` as one table, LensKit's ``to_df`` style; it sets no attribute,
+        so concurrent calls from several threads are safe.
+
+        Returns:
+            Columns ``user_id``, ``rank`` (1 = best), ``item_id``, ``score`` and ``served_by``
+            (``model``, ``history`` or ``cold``); unfilled slots are left out.
+        """
+        wanted, names, scores, served = self._recommend(user_ids, k, filter_seen, histories)
+        filled = names != None  # noqa: E711  (elementwise on an object array)
+        rows, ranks = np.nonzero(filled)
+        return pd.DataFrame(
+            {
+                "user_id": np.asarray(wanted, dtype=object)[rows],
+                "rank": ranks + 1,
+                "item_id": names[filled],
+                "score": scores[filled],
+                "served_by": served[rows],
+            }
+        )
+
+    def _recommend(
+        self,
+        user_ids: Sequence[object] | object,
+        k: int,
+        filter_seen: bool,
+        histories: Mapping[object, Sequence[object]] | None,
+    ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """``(user ids, item ids, scores, served by)`` for every user, 2-d."""
+        model = self._check_fitted()
         wanted = list(normalize_ids(user_ids, "user_ids"))
         k = self._check_k(k)
         histories = self._histories(histories)
@@ -210,9 +249,8 @@ class Recommender:
                 int(sum(bool(h) for h in given)),
                 int(sum(not h for h in given)),
             )
-        self.served_by_ = served
         names = np.where(ids >= 0, self.item_ids[np.maximum(ids, 0)], None)
-        return (names[0], scores[0]) if scalar else (names, scores)
+        return wanted, names, scores, served
 
     def _llm_path(
         self, histories: list[list[object]], k: int, filter_seen: bool

@@ -47,6 +47,22 @@ def test_recommend_never_returns_what_fit_was_given(fitted):
         assert sum(i is None for i in kept) == len(given[user])
 
 
+def test_recommend_df_is_recommend_as_a_table(fitted):
+    rec, _ = fitted
+    frame = rec.recommend_df(["1", "newcomer"], k=5, histories={"newcomer": ["50"]})
+    ids, scores = rec.recommend(["1", "newcomer"], k=5, histories={"newcomer": ["50"]})
+    assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "served_by"]
+    for row, user in enumerate(["1", "newcomer"]):
+        mine = frame[frame["user_id"] == user]
+        assert mine["item_id"].tolist() == [i for i in ids[row] if i is not None]
+        assert mine["rank"].tolist() == list(range(1, len(mine) + 1))
+        np.testing.assert_allclose(mine["score"], scores[row][: len(mine)])
+    assert frame.groupby("user_id")["served_by"].first().to_dict() == {
+        "1": "model",
+        "newcomer": "history",
+    }
+
+
 def test_recommend_shapes_ids_and_filtering(fitted):
     rec, data = fitted
     users = ["1", "2", "3"]
