@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal, Self
 
@@ -59,7 +60,10 @@ class ItemKNN(RecommenderBase):
         else:
             model = CosineRecommender(K=c.K)
         self.train_ = sp.csr_matrix(user_items, dtype=np.float32)
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            # Our input is CSR; implicit's cosine weighting converts to COO internally and then
+            # warns about its own intermediate.
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
             model.fit(self.train_, show_progress=progress_enabled(show_progress_bar))
         self.similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
         self.n_items = user_items.shape[1]
