@@ -93,9 +93,11 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
         f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))} · test"
     )
     marks = verdicts(report)
-    spread = "mean over seeds, ±std below; " if len(seeds) > 1 else ""
-    test = f"vs best: paired {report['significance']['stat_test']} t-test on ndcg@10, p < 0.05"
-    caption = spread + test if marks else None
+    caption = None
+    if marks:
+        spread = "mean over seeds, ±std below; " if len(seeds) > 1 else ""
+        stat = report["significance"]["stat_test"]
+        caption = f"{spread}vs best: paired {stat} t-test on ndcg@10, p < 0.05"
     table = Table(title=title, caption=caption)
     table.add_column("model", no_wrap=True)
     columns = [c for c in TABLE_COLUMNS if c in next(iter(report["summary"].values()))["test"]]
