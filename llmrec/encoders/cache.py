@@ -77,15 +77,7 @@ class EmbeddingCache:
                 f"embedding cache {self.path}: cannot create its folder ({exc})"
             ) from exc
         self.fingerprint, self.dimension = fingerprint, int(dimension)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=60)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-            row = self._db.execute(
-                "SELECT dimension FROM models WHERE fingerprint = ?", (fingerprint,)
-            ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"{self.path}: not an embedding cache ({exc})") from exc
+        row = self._open(fingerprint)
         if row is not None and row[0] != self.dimension:
             raise DataError(
                 f"{self.path}: cache holds {row[0]}-d embeddings for model {fingerprint}, "
@@ -95,6 +87,35 @@ class EmbeddingCache:
             self._db.execute(
                 "INSERT OR IGNORE INTO models VALUES (?, ?)", (fingerprint, self.dimension)
             )
+
+    def _open(self, fingerprint: str, wait_seconds: float = 60.0) -> tuple | None:
+        """Connect, make the tables, and read this model's row.
+
+        Several processes (torchrun ranks, ``--workers``) open one cache at once. SQLite's busy
+        timeout does not cover switching the journal mode, which fails at once with "database
+        is locked" while another process holds the file, so that is retried until
+        ``wait_seconds`` have passed; every other SQLite error means the file is not a cache.
+        """
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            db = None
+            try:
+                db = sqlite3.connect(self.path, timeout=wait_seconds)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                row = db.execute(
+                    "SELECT dimension FROM models WHERE fingerprint = ?", (fingerprint,)
+                ).fetchone()
+                self._db = db
+                return row
+            except sqlite3.OperationalError as exc:
+                if db is not None:
+                    db.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise DataError(f"{self.path}: not an embedding cache ({exc})") from exc
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise DataError(f"{self.path}: not an embedding cache ({exc})") from exc
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
