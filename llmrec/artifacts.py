@@ -216,7 +216,7 @@ def write_artifact(
         _checkpoint("started")
         write(tmp)
         _follow_umask(tmp)
-        parts = {name: _part(tmp / name) for name in _files(tmp) if name != ARTIFACT_FILE}
+        parts = {name: part_record(tmp / name) for name in _files(tmp) if name != ARTIFACT_FILE}
         manifest = {
             **(meta or {}),
             "kind": kind,
@@ -254,7 +254,8 @@ def _follow_umask(folder: Path) -> None:
                 os.chmod(base / name, mode & ~mask)
 
 
-def _part(file: Path) -> dict[str, Any]:
+def part_record(file: Path) -> dict[str, Any]:
+    """A part's entry in ``artifact.json``: its SHA-256 and size."""
     return {"sha256": sha256_file(file), "bytes": file.stat().st_size}
 
 

@@ -53,12 +53,11 @@ def shared_cache(tmp_path_factory) -> Path:
 def reseal(folder: Path) -> None:
     """Rewrite a folder's ``artifact.json`` hashes after a test changed its parts: the damage a
     checksum cannot catch (a part rewritten consistently), left to the loaders' own checks."""
-    import hashlib
     import json
+
+    from llmrec.artifacts import part_record
 
     file = folder / "artifact.json"
     manifest = json.loads(file.read_text())
-    for name in manifest["parts"]:
-        data = (folder / name).read_bytes()
-        manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    manifest["parts"] = {name: part_record(folder / name) for name in manifest["parts"]}
     file.write_text(json.dumps(manifest))

@@ -15,12 +15,6 @@ from typing import Any
 from cases import Ctx, Fixtures
 
 
-def sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def copy(src: Path, dst: Path) -> Path:
     if src.is_dir():
         shutil.copytree(src, dst, symlinks=True)
@@ -51,6 +45,8 @@ def corrupt_bytes(path: Path, kind: str, seed: int) -> None:
 def reseal(folder: Path) -> None:
     """Rewrite every ``artifact.json`` under ``folder`` (innermost first) so its checksums match
     the parts as they are now: the damage then reaches the loaders' own validation."""
+    from llmrec.artifacts import part_record  # after settings.py set the thread environment
+
     manifests = sorted(folder.rglob("artifact.json"), key=lambda p: -len(p.parts))
     for manifest in manifests:
         try:
@@ -60,7 +56,7 @@ def reseal(folder: Path) -> None:
         for name in data.get("parts", {}):
             part = manifest.parent / name
             if part.is_file():
-                data["parts"][name] = {"sha256": sha256(part), "bytes": part.stat().st_size}
+                data["parts"][name] = part_record(part)
         manifest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 

@@ -11,7 +11,6 @@ not write.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmrec.artifacts import ARTIFACT_FILE, open_artifact, write_artifact
+from llmrec.artifacts import ARTIFACT_FILE, open_artifact, part_record, write_artifact
 from llmrec.errors import ArtifactError
 from tests.fuzz.conftest import Pair, budget
 from tests.fuzz.faults import Damage, copy_artifact, damages, tree_snapshot
@@ -169,8 +168,7 @@ def _build(root: Path, spec: dict) -> Path:
         for name in sorted(spec["listed"]):
             path = target / name
             if path.is_file() and not path.is_symlink():
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                parts[name] = {"sha256": digest, "bytes": path.stat().st_size}
+                parts[name] = part_record(path)
         manifest = {"kind": kind, "format_version": 1, "parts": parts}
         (target / ARTIFACT_FILE).write_text(json.dumps(manifest))
     return target
