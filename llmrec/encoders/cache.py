@@ -236,9 +236,16 @@ class CachedEncoder(TextEncoder):
         keys = [text_hash(t) for t in texts]
         found = self.cache.get(list(dict.fromkeys(keys)))
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in found))
-        # Longest first across chunks too, so each chunk's batches pad as little as whole-run
-        # batching would.
-        missing.sort(key=len, reverse=True)
+        # Longest first across chunks too, by the encoder's own sort key (token counts), so each
+        # chunk's batches pad as little as whole-run batching would: sorting by characters made
+        # the cold cache 12% slower than a plain encode on ml-100k items.
+        lengths = (
+            self.encoder._lengths(missing)
+            if missing and isinstance(self.encoder, TextEncoder)
+            else [len(t) for t in missing]
+        )
+        order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+        missing = [missing[i] for i in order]
         found.update(self._encode_missing(missing, kwargs, show))
         out = (
             np.stack([found[k] for k in keys]).astype(np.float32)
