@@ -84,7 +84,7 @@ def clean_leftovers(path: Path) -> None:
             remove_path(entry)
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` then rename the temp file over ``path``.
 
     A crash mid-write leaves the old file (or nothing) in place, never a half-written one; the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -136,7 +137,7 @@ def show_ranked(
         [(str(i), float(s)) for i, s in zip(row, row_scores, strict=True) if _filled(i)]
         for row, row_scores in zip(ids, scores, strict=True)
     ]
-    served = served_by or [None] * len(users)
+    served: Sequence[str | None] = served_by or [None] * len(users)
     if output == "json":
         for user, how, items in zip(users, served, ranked, strict=True):
             record = {"user": user, "items": [i for i, _ in items], "scores": [s for _, s in items]}

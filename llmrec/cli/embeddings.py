@@ -223,7 +223,8 @@ def index_search(
         ids, scores = index.search(user_set.vectors[rows], k, exclude=exclude)
         names = _item_names(index_dir, ids)
         if names is not None:
-            ids = np.where(ids >= 0, names[np.maximum(ids, 0)], None)
+            # numpy's stubs reject a None operand, which np.where takes as an object scalar
+            ids = np.where(ids >= 0, names[np.maximum(ids, 0)], None)  # type: ignore[call-overload]
         show_ranked(output, f"top {k} candidates", wanted, ids, scores)
     except (LLMRecError, ValueError, OSError) as exc:
         fail(exc)

@@ -154,10 +154,10 @@ def read_path(path: Path, name: str | None = None, encoding: str | None = None) 
     name = name or path.name
     if is_movielens_folder(path):
         inter, items, users = read_movielens(path, encoding or "latin-1")
-        files = [
+        raw_files = [
             p for p in path.iterdir() if p.name in ("u.data", "u.item", "ratings.dat", "movies.dat")
         ]
-        return Dataset(name, inter, items, users, sha256_files(files), str(path))
+        return Dataset(name, inter, items, users, sha256_files(raw_files), str(path))
     files = find_atomic_files(path)
     if "inter" not in files:
         raise DataError(

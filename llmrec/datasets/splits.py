@@ -155,8 +155,8 @@ def split(
         part.loc[warm.index] = _random_parts(warm, seed + 1, train_valid)
     else:
         raise SplitError(f"unknown split {name!r}; valid splits: {', '.join(SPLITS)}")
-    parts = [inter[part.to_numpy() == k] for k in range(3)]
-    result = Split(dataset, name, seed, *parts, test_candidates=candidates)
+    train, valid, test = (inter[part.to_numpy() == k] for k in range(3))
+    result = Split(dataset, name, seed, train, valid, test, test_candidates=candidates)
     _check(result)
     return result
 

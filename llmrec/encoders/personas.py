@@ -56,6 +56,8 @@ class Personas:
             verbose=False,
         )
         kmeans.train(usable)
+        if kmeans.centroids is None:  # faiss types it Optional: None only before train()
+            raise RuntimeError("faiss Kmeans.train() left no centroids")
         self.centroids = normalize_rows(kmeans.centroids)
         self.sizes = np.bincount(self._nearest(usable), minlength=self.n_personas)
         return self

@@ -12,7 +12,7 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -86,7 +86,17 @@ def _read_store(path: Path) -> dict[str, object]:
     return store if isinstance(store, dict) else {}
 
 
-def load_local(folder: Path, model_class: type, device: str | None, dtype: str) -> tuple:
+class PretrainedLoader(Protocol):
+    """A Hugging Face class that loads a model folder, such as ``AutoModel``."""
+
+    def from_pretrained(
+        self, pretrained_model_name_or_path: str | os.PathLike[str], /, *args: Any, **kwargs: Any
+    ) -> Any: ...
+
+
+def load_local(
+    folder: Path, model_class: PretrainedLoader, device: str | None, dtype: str
+) -> tuple[Any, Any, str]:
     """``(tokenizer, model, device)`` from a local folder, in eval mode, never from a hub.
 
     The tokenizer always has a pad token: decoder tokenizers often lack one, and their

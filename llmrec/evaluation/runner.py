@@ -157,6 +157,8 @@ def run_model(
         log.info("%s %s: valid %s %.4f", spec.name, overrides or "preset", TUNING_METRIC, score)
         if best is None or score > best[1].metrics[TUNING_METRIC]:
             best = (model, valid_result, fit_seconds, overrides)
+    if best is None:  # a grid entry with no values leaves no trial to run
+        raise ConfigError(f"model {spec.name!r}: grid {spec.grid} has a parameter with no values")
     model, valid_result, fit_seconds, chosen = best
     record: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "protocol": protocol}
     if protocol == "refit":

@@ -29,6 +29,8 @@ from llmrec.errors import ConfigError, DataError
 from llmrec.evaluation.evaluator import EvalResult
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     # ranx is imported where used: it pulls in numba, too slow an import for the package.
     from ranx import Qrels, Run
 
@@ -60,11 +62,17 @@ def _seeds(results: list[EvalResult], seeds: Sequence[int] | None) -> list[int]:
     return seeds
 
 
-def _check_kept(result: EvalResult, where: str) -> None:
+def _kept(result: EvalResult, where: str) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """``result``'s ``users``, ``top`` and ``truth``, which ``keep_top=True`` keeps.
+
+    Raises:
+        DataError: the result kept no top lists.
+    """
     if result.users is None or result.top is None or result.truth is None:
         raise DataError(
             f"{where} has no users/top/truth; evaluate with evaluate_scores(..., keep_top=True)"
         )
+    return result.users, result.top, result.truth
 
 
 DOC_ID_WIDTH = 10
@@ -104,9 +112,8 @@ def to_qrels(
     results = _as_list(results)
     qrels: dict[str, dict[str, int]] = {}
     for seed, result in zip(_seeds(results, seeds), results, strict=True):
-        _check_kept(result, f"result of seed {seed}")
-        truth = result.truth
-        for row, user in enumerate(result.users.tolist()):
+        users, _, truth = _kept(result, f"result of seed {seed}")
+        for row, user in enumerate(users.tolist()):
             items = truth.indices[truth.indptr[row] : truth.indptr[row + 1]]
             qrels[query_id(seed, user)] = {doc_id(i): 1 for i in items.tolist()}
     if not qrels:
@@ -142,9 +149,9 @@ def to_run(
     results = _as_list(results)
     run: dict[str, dict[str, float]] = {}
     for seed, result in zip(_seeds(results, seeds), results, strict=True):
-        _check_kept(result, f"result of seed {seed}")
-        width = result.top.shape[1]
-        for user, row in zip(result.users.tolist(), result.top.tolist(), strict=True):
+        users, top, _ = _kept(result, f"result of seed {seed}")
+        width = top.shape[1]
+        for user, row in zip(users.tolist(), top.tolist(), strict=True):
             run[query_id(seed, user)] = {
                 doc_id(item): float(width - rank) for rank, item in enumerate(row) if item >= 0
             }
@@ -180,19 +187,21 @@ def _check_aligned(runs: dict[str, list[EvalResult]], k: int) -> None:
                 "every model needs one result per seed, same seeds in the same order"
             )
         for seed, (result, base) in enumerate(zip(results, ref, strict=True)):
-            _check_kept(result, f"model {model!r} seed #{seed}")
-            if result.top.shape[1] < k:
+            users, top, truth = _kept(result, f"model {model!r} seed #{seed}")
+            if top.shape[1] < k:
                 raise DataError(
-                    f"model {model!r} seed #{seed} kept top-{result.top.shape[1]} lists, "
+                    f"model {model!r} seed #{seed} kept top-{top.shape[1]} lists, "
                     f"the metric needs {k}; evaluate with ks including {k}"
                 )
-            if not np.array_equal(result.users, base.users):
+            # The reference model's results were checked on the first pass of the loop.
+            base_users, _, base_truth = _kept(base, f"model {ref_name!r} seed #{seed}")
+            if not np.array_equal(users, base_users):
                 raise DataError(
-                    f"model {model!r} seed #{seed} evaluates {len(result.users)} users, not the "
-                    f"same ones as {ref_name!r} ({len(base.users)}); were both evaluated on the "
+                    f"model {model!r} seed #{seed} evaluates {len(users)} users, not the "
+                    f"same ones as {ref_name!r} ({len(base_users)}); were both evaluated on the "
                     "same split, exclusion and candidates?"
                 )
-            if result.truth.shape != base.truth.shape or (result.truth != base.truth).nnz:
+            if truth.shape != base_truth.shape or (truth != base_truth).nnz:
                 raise DataError(
                     f"model {model!r} seed #{seed} has other relevant items than {ref_name!r}; "
                     "were both evaluated on the same split, exclusion and candidates?"

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llmrec.datasets.dataset import Dataset
+from llmrec.datasets.splits import Split
 from llmrec.datasets.splits import split as make_split
 from llmrec.errors import ConfigError
 from llmrec.evaluation.evaluator import EvalResult
@@ -61,7 +62,8 @@ def run_study(
         raise ConfigError(f"--models names a model twice: {names}")
     ks = sorted({10, *ks})
     start = time.perf_counter()
-    splits, records = [], {}
+    splits: list[Split] = []
+    records: dict[int, list[dict[str, Any]]] = {}
     tests: dict[str, list[EvalResult]] = {name: [] for name in names}
     for seed in seeds:
         split = make_split(dataset, split_name, seed)

@@ -66,6 +66,7 @@ class ImplicitALS(ImplicitModel):
 
     kind = "als"
     config_class = ALSConfig
+    config: ALSConfig
 
     def _make_model(self) -> Any:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -88,6 +89,7 @@ class ImplicitBPR(ImplicitModel):
 
     kind = "bpr"
     config_class = BPRConfig
+    config: BPRConfig
 
     def _make_model(self) -> Any:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

@@ -30,6 +30,7 @@ class EASE(RecommenderBase):
 
     kind = "ease"
     config_class = EASEConfig
+    config: EASEConfig
 
     def fit(
         self,

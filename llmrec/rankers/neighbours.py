@@ -36,6 +36,7 @@ class ItemKNN(RecommenderBase):
 
     kind = "item_knn"
     config_class = ItemKNNConfig
+    config: ItemKNNConfig
 
     def fit(
         self,

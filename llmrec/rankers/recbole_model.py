@@ -63,6 +63,7 @@ class RecBoleModel(RecommenderBase):
 
     kind = "recbole"
     config_class = RecBoleConfig
+    config: RecBoleConfig
 
     def fit(
         self,

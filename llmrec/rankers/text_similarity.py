@@ -27,6 +27,7 @@ from llmrec.encoders.profiles import (
     profile_text,
 )
 from llmrec.encoders.transformer import TransformerEncoder
+from llmrec.errors import DataError
 from llmrec.rankers.base import FactorModel, RecommenderConfig
 from llmrec.rankers.state import check_csr
 
@@ -64,6 +65,7 @@ class TextSimilarity(FactorModel):
 
     kind = "text"
     config_class = TextSimilarityConfig
+    config: TextSimilarityConfig
     uses_ratings = True
     needs_item_texts = True
 
@@ -77,6 +79,10 @@ class TextSimilarity(FactorModel):
         show_progress_bar: bool | None = None,
     ) -> Self:
         self._check_item_texts(user_items, item_texts)
+        if item_texts is None:  # _check_item_texts raised already; this narrows the type
+            raise DataError(
+                f"{type(self).__name__} needs item_texts: fit(user_items, item_texts=...)"
+            )
         c = self.config
         model = TransformerEncoder(c.model, pooling=c.pooling)
         encoder = CachedEncoder(model, default_cache_path()) if c.use_cache else model

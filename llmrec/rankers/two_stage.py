@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
-from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
-from llmrec.devices import torch_threads
+from llmrec.devices import resolve_device, torch_threads
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.errors import DataError
 from llmrec.rankers.base import RecommenderBase, RecommenderConfig
 from llmrec.rankers.factorization import ALSConfig, ImplicitALS
 from llmrec.rankers.linear import EASE, EASEConfig
+from llmrec.rankers.training import as_tensor, train_epochs
 from llmrec.rankers.two_tower import (
     TwoTower,
     TwoTowerConfig,
@@ -98,6 +98,9 @@ class TwoStageConfig(RecommenderConfig):
     patience: PositiveInt = 3
     num_threads: PositiveInt | None = None
     """Torch threads while fitting both stages (None: torch's default, one per core)."""
+    device: str | None = None
+    """Where both stages train (``cpu``, ``cuda``, ``cuda:N``; None: a GPU when torch sees one);
+    it overrides ``retriever.device``. The fitted model serves on the CPU."""
 
 
 def holdout_split(
@@ -193,6 +196,7 @@ class TwoStage(RecommenderBase):
     config_class = TwoStageConfig
     uses_ratings = True
     needs_item_texts = True
+    _device: Any = None  # the ranker's torch device while fitting; None means the CPU
 
     def fit(
         self,
@@ -216,6 +220,7 @@ class TwoStage(RecommenderBase):
         import torch
 
         c = self.config
+        device = torch.device(resolve_device(c.device))  # a bad name fails before any work
         self._check_item_texts(user_items, item_texts)
         user_items = sp.csr_matrix(user_items, dtype=np.float32)
         if user_items.nnz == 0:
@@ -251,25 +256,21 @@ class TwoStage(RecommenderBase):
         stop, fit_rows = order[:n_stop], order[n_stop:]
 
         torch.manual_seed(c.seed)
+        self._device = device
         self._ranker = _ranker(
             c, self.n_items, len(self.retriever.user_tag_vocab), len(self.retriever.item_tag_vocab)
-        )
+        ).to(self._device)
         optimizer = torch.optim.Adam(
             self._ranker.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay
         )
-        best, best_weights, stale, self.history_ = -1.0, None, 0, []
-        for epoch in tqdm(
-            range(c.epochs),
-            desc="ranker",
-            unit="epoch",
-            disable=None if show_progress_bar is None else not show_progress_bar,
-        ):
+
+        def run_epoch(epoch: int) -> float:
             self._ranker.train()
             losses = []
             for lo in range(0, len(fit_rows), c.batch_users):
                 rows = fit_rows[lo : lo + c.batch_users]
                 logits = self._logits(users[rows], candidates[rows], dense[rows])
-                target = torch.from_numpy(labels[rows])
+                target = as_tensor(labels[rows], self._device)
                 log_p = torch.log_softmax(logits, dim=1)
                 loss = -(log_p * target).sum() / target.sum()
                 optimizer.zero_grad()
@@ -277,19 +278,23 @@ class TwoStage(RecommenderBase):
                 optimizer.step()
                 losses.append(loss.item())
             rng.shuffle(fit_rows)
-            score = self._stop_ndcg(
-                users[stop], candidates[stop], dense[stop], holdout[users[stop]]
-            )
-            self.history_.append({"epoch": epoch, "loss": float(np.mean(losses)), "valid": score})
-            if score > best:
-                best, stale = score, 0
-                best_weights = {k: v.detach().clone() for k, v in self._ranker.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= c.patience:
-                    break
-        self._ranker.load_state_dict(best_weights)
-        self._ranker.eval()
+            return float(np.mean(losses))
+
+        def validate() -> float:
+            return self._stop_ndcg(users[stop], candidates[stop], dense[stop], holdout[users[stop]])
+
+        run = train_epochs(
+            self._ranker,
+            run_epoch,
+            validate,
+            epochs=c.epochs,
+            patience=c.patience,
+            desc="ranker",
+            show_progress_bar=show_progress_bar,
+        )
+        self.history_ = run.history
+        self._ranker = self._ranker.to("cpu").eval()
+        self._device = None
         if c.refit_stage_one:
             epochs = self.retriever.refit_overrides()
             self._fit_stage_one(user_items, None, item_texts, features, show_progress_bar, epochs)
@@ -317,6 +322,7 @@ class TwoStage(RecommenderBase):
             update={
                 **(retriever_overrides or {}),
                 **({} if c.llm_features else {"use_text": False}),
+                **({} if c.device is None else {"device": c.device}),
             }
         )
         self.retriever = TwoTower(retriever_config).fit(
@@ -425,7 +431,6 @@ class TwoStage(RecommenderBase):
 
     def _logits(self, users: np.ndarray, candidates: np.ndarray, dense: np.ndarray):
         """Ranker logits ``(n, C)``; padding slots get -1e9."""
-        import torch
 
         n, width = candidates.shape
         items = candidates.reshape(-1)
@@ -438,9 +443,11 @@ class TwoStage(RecommenderBase):
         if self.retriever.item_tags is not None:
             rows["item_tags"] = self.retriever.item_tags[safe]
         kjt = padded_kjt(self._ranker.feature_keys, rows, len(items))
+        if self._device is not None:
+            kjt = kjt.to(self._device)
         x = (dense.reshape(-1, dense.shape[-1]) - self.dense_mean) / self.dense_std
-        logits = self._ranker(torch.from_numpy(x.astype(np.float32)), kjt).reshape(n, width)
-        return logits.masked_fill(torch.from_numpy(~valid.reshape(n, width)), -1e9)
+        logits = self._ranker(as_tensor(x.astype(np.float32), self._device), kjt).reshape(n, width)
+        return logits.masked_fill(as_tensor(~valid.reshape(n, width), self._device), -1e9)
 
     def _rank_scores(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -456,7 +463,7 @@ class TwoStage(RecommenderBase):
 
         self._ranker.eval()
         with torch.inference_mode():
-            logits = self._logits(users, candidates, dense).numpy()
+            logits = self._logits(users, candidates, dense).cpu().numpy()
         top = np.take_along_axis(candidates, np.argsort(-logits, axis=1)[:, :10], axis=1)
         return float(ndcg(_labels(top, truth) > 0, np.diff(sp.csr_matrix(truth).indptr)).mean())
 

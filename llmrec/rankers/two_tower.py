@@ -20,16 +20,16 @@ from typing import Any, Literal, Self
 import numpy as np
 import scipy.sparse as sp
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
-from tqdm.auto import tqdm
 
 from llmrec.datasets.features import SideFeatures
-from llmrec.devices import torch_threads
+from llmrec.devices import resolve_device, torch_threads
 from llmrec.encoders.cache import CachedEncoder, default_cache_path
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import ConfigError, DataError
 from llmrec.rankers.base import FactorModel, RecommenderConfig
 from llmrec.rankers.state import check_all_finite, check_ids, check_shape
+from llmrec.rankers.training import as_tensor, train_epochs
 from llmrec.ranking import mean_ndcg
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ class TwoTowerConfig(RecommenderConfig):
     num_threads: PositiveInt | None = None
     """Torch threads while fitting (None: torch's default, one per core); set it to the cores
     this job may use when others share the machine."""
+    device: str | None = None
+    """Where ``fit`` trains: ``cpu``, ``cuda`` or ``cuda:N``; None: a GPU when torch sees one,
+    else the CPU. The fitted model serves on the CPU (its vectors go to FAISS)."""
 
 
 def tag_tables(dim: int, n_user_tags: int, n_item_tags: int) -> list:
@@ -173,6 +176,7 @@ class TwoTower(FactorModel):
     config_class = TwoTowerConfig
     uses_ratings = True
     needs_item_texts = True
+    _device: Any = None  # the torch device while fitting; None means the CPU
 
     def fit(
         self,
@@ -197,21 +201,17 @@ class TwoTower(FactorModel):
         import torch
 
         c = self.config
+        self._device = torch.device(resolve_device(c.device))
         users_in = self.prepare(user_items, item_texts, features)
         user_items = sp.csr_matrix(user_items)
-        model = self.new_towers()
+        model = self.new_towers().to(self._device)
         optimizer = torch.optim.Adam(
             model.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay
         )
         rows = self.training_rows(user_items)
         rng = np.random.default_rng(c.seed)
-        best, best_weights, stale, self.history_ = -1.0, None, 0, []
-        for epoch in tqdm(
-            range(c.epochs),
-            desc="two-tower",
-            unit="epoch",
-            disable=None if show_progress_bar is None else not show_progress_bar,
-        ):
+
+        def run_epoch(epoch: int) -> float:
             model.train()
             order = rng.permutation(len(rows[0]))
             losses = []
@@ -222,25 +222,29 @@ class TwoTower(FactorModel):
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
+            return float(np.mean(losses))
+
+        def validate() -> float:
             self._model = model
             self._export(users_in)
-            score = self._valid_ndcg(user_items, valid)
-            self.history_.append({"epoch": epoch, "loss": float(np.mean(losses)), "valid": score})
-            if valid is None or score > best:
-                best, stale = score, 0
-                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                best_factors = (self.user_factors, self.item_factors)
-            else:
-                stale += 1
-                if stale >= c.patience:
-                    break
-        model.load_state_dict(best_weights)
-        self.user_factors, self.item_factors = best_factors
-        self.best_epochs_ = 1 + max(
-            range(len(self.history_)), key=lambda e: (self.history_[e]["valid"], -e)
+            return self._valid_ndcg(user_items, valid)
+
+        self._model = model
+        run = train_epochs(
+            model,
+            run_epoch,
+            validate if valid is not None else None,
+            epochs=c.epochs,
+            patience=c.patience,
+            desc="two-tower",
+            show_progress_bar=show_progress_bar,
         )
-        if valid is None:
-            self.best_epochs_ = len(self.history_)
+        self.history_, self.best_epochs_ = run.history, run.best_epochs
+        # Serve on the CPU whatever trained it: the vectors go to FAISS, the towers embed new
+        # users one request at a time.
+        self._model = model.to("cpu")
+        self._device = torch.device("cpu")
+        self._export(users_in)
         return self
 
     def refit_overrides(self) -> dict[str, Any]:
@@ -308,17 +312,20 @@ class TwoTower(FactorModel):
         import torch
 
         c = self.config
-        pos = torch.from_numpy(items)
+        pos = as_tensor(items, self._device)
         if c.negatives == "catalogue":
             u = self._user_side(model, users_in, users, items)
             v = self._item_side(model, np.arange(self.n_items))
             return torch.nn.functional.cross_entropy(u @ v.T / c.temperature, pos)
         u, v = model(*self._inputs(users_in, users, items))
-        logits = u @ v.T / c.temperature - torch.from_numpy(self._log_q[items]).unsqueeze(0)
+        logits = u @ v.T / c.temperature - as_tensor(self._log_q[items], self._device).unsqueeze(0)
         # the same item twice in a batch is not a negative of itself
         same = pos.unsqueeze(0) == pos.unsqueeze(1)
-        logits = logits.masked_fill(same & ~torch.eye(len(items), dtype=torch.bool), -1e9)
-        return torch.nn.functional.cross_entropy(logits, torch.arange(len(items)))
+        eye = torch.eye(len(items), dtype=torch.bool, device=self._device)
+        logits = logits.masked_fill(same & ~eye, -1e9)
+        return torch.nn.functional.cross_entropy(
+            logits, torch.arange(len(items), device=self._device)
+        )
 
     def _encode_items(self, item_texts: Sequence[str]) -> np.ndarray:
         encoder = CachedEncoder(TransformerEncoder(self.config.text_model), default_cache_path())
@@ -358,37 +365,37 @@ class TwoTower(FactorModel):
             rows["item"] = items[:, None]
             if "item_tags" in self.feature_keys:
                 rows["item_tags"] = self.item_tags[items]
-        return padded_kjt(self.feature_keys, rows, len(users if users is not None else items))
+        kjt = padded_kjt(self.feature_keys, rows, len(users if users is not None else items))
+        return kjt if self._device is None else kjt.to(self._device)
 
     def _inputs(self, users_in, users, items, drop: bool = True):
         """Arguments of the towers' forward for (user, item) rows; ``drop`` leaves the item out
         of the user's history bag (a training row must not see its own positive)."""
-        import torch
 
         return (
             self._kjt(users_in, users, items, drop=items if drop else None),
-            torch.from_numpy(users_in["text"][users]),
-            torch.from_numpy(users_in["seen"][users]),
-            torch.from_numpy(self.item_text[items]),
-            torch.from_numpy(self.item_seen[items]),
+            as_tensor(users_in["text"][users], self._device),
+            as_tensor(users_in["seen"][users], self._device),
+            as_tensor(self.item_text[items], self._device),
+            as_tensor(self.item_seen[items], self._device),
         )
 
     def _user_side(self, model, users_in, users, drop=None):
-        import torch
 
         pooled = model.ebc(self._kjt(users_in, users, None, drop)).to_dict()
         return model.users(
             pooled,
-            torch.from_numpy(users_in["text"][users]),
-            torch.from_numpy(users_in["seen"][users]),
+            as_tensor(users_in["text"][users], self._device),
+            as_tensor(users_in["seen"][users], self._device),
         )
 
     def _item_side(self, model, items):
-        import torch
 
         pooled = model.ebc(self._kjt(None, None, items, None)).to_dict()
         return model.items(
-            pooled, torch.from_numpy(self.item_text[items]), torch.from_numpy(self.item_seen[items])
+            pooled,
+            as_tensor(self.item_text[items], self._device),
+            as_tensor(self.item_seen[items], self._device),
         )
 
     def _export(self, users_in: dict[str, np.ndarray]) -> None:
@@ -400,7 +407,7 @@ class TwoTower(FactorModel):
             self.user_factors = self._embed_users(users_in)
             self.item_factors = np.concatenate(
                 [
-                    self._item_side(model, ids).numpy()
+                    self._item_side(model, ids).cpu().numpy()
                     for ids in np.array_split(
                         np.arange(len(self.item_text)), max(1, len(self.item_text) // 4096)
                     )
@@ -414,7 +421,7 @@ class TwoTower(FactorModel):
         n = len(users_in["text"])
         with torch.inference_mode():
             parts = [
-                self._user_side(self._model, users_in, ids).numpy()
+                self._user_side(self._model, users_in, ids).cpu().numpy()
                 for ids in np.array_split(np.arange(n), max(1, n // 4096))
             ]
         return np.concatenate(parts).astype(np.float32)
@@ -468,7 +475,7 @@ class TwoTower(FactorModel):
         }
         if self.item_tags is not None:
             state["item_tags"] = self.item_tags
-        state.update({f"tower.{k}": v.numpy() for k, v in self._model.state_dict().items()})
+        state.update({f"tower.{k}": v.cpu().numpy() for k, v in self._model.state_dict().items()})
         return state
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:

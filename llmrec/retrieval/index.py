@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 INDEX_FILE, IDS_FILE, MANIFEST_FILE = "index.faiss", "removed.npy", "manifest.json"
 
-Exclude = sp.csr_matrix | Sequence[Sequence[int]] | None
+Exclude: TypeAlias = sp.csr_matrix | Sequence[Sequence[int]] | None
 
 
 def _faiss():
