@@ -50,6 +50,22 @@ def shared_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("embedding-cache")
 
 
+@pytest.fixture(scope="session")
+def fitted(ml100k_small, shared_cache):
+    """A two-stage Recommender fitted on ml100k_small's random train, with the split."""
+    from llmrec import Recommender
+    from llmrec.datasets import split
+    from tests.rankers.test_two_stage import FAST
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LLMREC_CACHE_DIR", str(shared_cache))
+        data = split(ml100k_small, "random", 42)
+        rec = Recommender(**FAST).fit(
+            data.train, items=ml100k_small.items, users=ml100k_small.users
+        )
+        yield rec, data
+
+
 def reseal(folder: Path) -> None:
     """Rewrite a folder's ``artifact.json`` hashes after a test changed its parts: the damage a
     checksum cannot catch (a part rewritten consistently), left to the loaders' own checks."""

@@ -11,22 +11,10 @@ import pytest
 
 from llmrec import Recommender
 from llmrec.artifacts import KILL_ENV
-from llmrec.datasets import split
 from llmrec.errors import ArtifactError, DataError
 from tests.rankers.test_two_stage import FAST
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def fitted(ml100k_small, shared_cache):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LLMREC_CACHE_DIR", str(shared_cache))
-        data = split(ml100k_small, "random", 42)
-        rec = Recommender(**FAST).fit(
-            data.train, items=ml100k_small.items, users=ml100k_small.users
-        )
-        yield rec, data
 
 
 def test_recommend_never_returns_what_fit_was_given(fitted):

@@ -94,7 +94,8 @@ def recommend(
         str | None,
         typer.Option(
             "--history",
-            help="Comma-separated item ids: the history of users the model does not know.",
+            help="Comma-separated item ids: the history of users the model does not know "
+            "(of every user with --recalculate).",
         ),
     ] = None,
     history_item: Annotated[
@@ -105,23 +106,38 @@ def recommend(
         Path | None,
         typer.Option("--history-file", help="A file of history item ids, one per line."),
     ] = None,
+    recalculate: Annotated[
+        bool,
+        typer.Option(
+            "--recalculate", help="Embed known users from the given history too (fresh history)."
+        ),
+    ] = False,
     keep_seen: Annotated[
         bool, typer.Option("--keep-seen", help="Keep items the user already interacted with.")
     ] = False,
     output: FormatOpt = "table",
 ) -> None:
     """Top-k items for users of a saved model (unknown users go through the LLM path)."""
+    if recalculate and not (history or history_item or history_file):
+        fail(
+            ConfigError(
+                "--recalculate needs a history (--history, --history-item or --history-file)"
+            )
+        )
     from llmrec.pipeline import Recommender
 
     try:
         wanted = user_ids(users, user, users_file)
         given = id_list("history-item", history, history_item, history_file)
         recommender = Recommender.load(model)
+        known = recommender.knows(wanted) & (not recalculate)
         ids, scores = recommender.recommend(
             wanted,
             k=k,
             filter_seen=not keep_seen,
-            histories={u: given for u in wanted} if given else None,
+            histories=(
+                {u: given for u, kn in zip(wanted, known, strict=True) if not kn} if given else None
+            ),
         )
         show_ranked(output, f"top {k} items", wanted, ids, scores, list(recommender.served_by_))
     except (LLMRecError, ValueError, OSError) as exc:
