@@ -7,7 +7,7 @@ export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format experiments-baselines experiments-text experiments-text-variants \
+.PHONY: setup demo test lint typecheck format experiments-baselines experiments-text experiments-text-variants \
 	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval \
 	experiments-two-tower bench-two-tower bench-two-stage experiments-fair experiments-fair-ablation fuzz clean
 
@@ -30,6 +30,7 @@ demo: setup
 test: setup
 	$(BIN)/ruff check llmrec tests experiments
 	$(BIN)/ruff format --check llmrec tests experiments
+	$(BIN)/mypy
 	$(BIN)/pytest -q --timeout 900 tests
 
 # The fault-and-fuzz suite (issue 13) with 20x the examples `make test` gives it, fresh random
@@ -40,6 +41,11 @@ fuzz: setup
 lint:
 	$(BIN)/ruff check llmrec tests experiments
 	$(BIN)/ruff format --check llmrec tests experiments
+	$(BIN)/mypy
+
+# mypy over the package, configured in pyproject.toml ([tool.mypy]).
+typecheck:
+	$(BIN)/mypy
 
 format:
 	$(BIN)/ruff format llmrec tests experiments

@@ -275,14 +275,18 @@ def encode_dataset(
     """
     start = time.perf_counter()
     encoder = config.encoder.build()
-    kwargs = {
-        "spec": config.encoder,
-        "cache_path": cache_path,
-        "workers": workers,
-        "batch_size": config.batch_size,
-        "show_progress_bar": show_progress_bar,
-        "encoder": encoder,
-    }
+
+    def encode(to_encode: list[str]) -> np.ndarray:
+        return encode_texts(
+            to_encode,
+            config.encoder,
+            cache_path,
+            workers=workers,
+            batch_size=config.batch_size,
+            show_progress_bar=show_progress_bar,
+            encoder=encoder,
+        )
+
     texts = item_text(dataset.items, dataset.text_columns).tolist()
     if config.describe_with and not (config.what == "users" and config.user_text == "profile"):
         describer = ItemDescriber(config.describe_with, cache_path, device=config.encoder.device)
@@ -290,10 +294,10 @@ def encode_dataset(
         describer.close()
     if config.what == "items":
         ids, fallback = dataset.item_ids, np.zeros(len(texts), dtype=bool)
-        vectors = encode_texts(texts, **kwargs)
+        vectors = encode(texts)
     elif config.user_text == "pool":
         ids = dataset.user_ids
-        items = encode_texts(texts, **kwargs)
+        items = encode(texts)
         inter = _usable(dataset.interactions, config.profile)
         shape = (len(dataset.user_ids), len(dataset.item_ids))
         matrix = to_csr(inter, *shape, values="rating")
@@ -311,7 +315,7 @@ def encode_dataset(
     else:
         ids = dataset.user_ids
         profiles, fallback = user_profiles(dataset, config.profile, encoder.count_tokens)
-        vectors = encode_texts(profiles, **kwargs)
+        vectors = encode(profiles)
     manifest = {
         "format_version": FORMAT_VERSION,
         "what": config.what,

@@ -1,22 +1,18 @@
 """Train the two-tower model across processes with TorchRec's ``DistributedModelParallel``.
 
-Run it under ``torchrun`` (gloo on CPU, nccl on GPU)::
-
-    torchrun --nproc_per_node 2 -m llmrec.rankers.distributed --dataset ml-1m --out model.npz
-
-Every rank prepares the same inputs; DMP shards the embedding tables across the ranks (with
-fused row-wise Adagrad in the backward pass), DDP all-reduces the dense towers (Adam), and each
-rank trains on its own stripe of the interactions. At the end rank 0 gathers the full tables into
-an ordinary single-process :class:`~llmrec.rankers.two_tower.TwoTower` and saves it, so serving
-never needs the process group.
+The script that runs it under ``torchrun`` and saves a servable model folder is
+:mod:`llmrec.pipeline.distributed`. Every rank prepares the same inputs; DMP shards the
+embedding tables across the ranks (with fused row-wise Adagrad in the backward pass), DDP
+all-reduces the dense towers (Adam), and each rank trains on its own stripe of the
+interactions, on ``cuda:{rank}`` under nccl and on the CPU under gloo (as TorchRec's own
+two-tower example does). At the end rank 0 gathers the full tables into an ordinary
+single-process :class:`~llmrec.rankers.two_tower.TwoTower`, so serving never needs the
+process group.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,7 +21,7 @@ from llmrec.datasets.features import SideFeatures
 from llmrec.rankers.two_tower import TwoTower
 
 
-def _gather_state(dmp, rank: int) -> dict:
+def _gather_state(dmp, rank: int, device) -> dict:
     """The full state dict on rank 0 (sharded tables gathered); empty on the other ranks."""
     import torch
     from torch.distributed._shard.sharded_tensor import ShardedTensor
@@ -33,7 +29,8 @@ def _gather_state(dmp, rank: int) -> dict:
     full = {}
     for key, value in dmp.state_dict().items():
         if isinstance(value, ShardedTensor):
-            out = torch.empty(value.size(), dtype=value.dtype) if rank == 0 else None
+            # the gathered tensor lives where the collective runs: the rank's GPU under nccl
+            out = torch.empty(value.size(), dtype=value.dtype, device=device) if rank == 0 else None
             value.gather(dst=0, out=out)
             value = out
         elif hasattr(value, "full_tensor"):  # a DTensor
@@ -48,10 +45,20 @@ def fit_distributed(
     item_texts: Sequence[str],
     features: SideFeatures | None = None,
     sparse_learning_rate: float = 0.05,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[TwoTower, list[float], np.ndarray | None]:
     """Train ``model`` (no early stopping: a fixed ``config.epochs``) on every rank.
 
     Call it from each process of an initialised process group with the same arguments.
+
+    Args:
+        model: an unfitted two-tower model; its config sets sizes, epochs and seed.
+        user_items: the training interactions (every rank passes the same).
+        item_texts: one text per item column.
+        features: item genre and user attribute bags.
+        sparse_learning_rate: the fused row-wise Adagrad's rate for the sharded tables.
+        on_epoch: called on every rank after each epoch with the epoch and the loss averaged
+            over the ranks (the script prints it on rank 0).
 
     Returns:
         ``(model, losses, dmp_user_item_scores)``: on rank 0 the model is fitted from the gathered
@@ -76,7 +83,13 @@ def fit_distributed(
     apply_optimizer_in_backward(
         RowWiseAdagrad, towers.ebc.parameters(), {"lr": sparse_learning_rate}
     )
-    device = torch.device("cpu")
+    # nccl needs each rank on its own GPU; gloo trains on the CPU.
+    if dist.get_backend() == "nccl":
+        device = torch.device(f"cuda:{rank % torch.cuda.device_count()}")
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    model._device = device
     # Every table table-wise with the fused kernel: the planner would otherwise replicate small
     # tables with the dense kernel, whose CPU lookup has no autograd support.
     constraints = {
@@ -109,19 +122,22 @@ def fit_distributed(
             loss.backward()
             dense.step()
             epoch_losses.append(loss.item())
-        mean = torch.tensor(float(np.mean(epoch_losses)))
+        mean = torch.tensor(float(np.mean(epoch_losses)), device=device)
         dist.all_reduce(mean)
         losses.append(mean.item() / world)
+        if on_epoch is not None:
+            on_epoch(len(losses) - 1, losses[-1])
 
     dmp.eval()
     # no_grad, not inference_mode: the fused CPU lookup is only registered behind autograd.
     with torch.no_grad():
         u, v = _dmp_vectors(model, dmp, users_in)
-    state = _gather_state(dmp, rank)
+    state = _gather_state(dmp, rank, device)
+    model._device = None
     if rank != 0:
         return model, losses, None
     single = model.new_towers()
-    single.load_state_dict({k.removeprefix("module."): t for k, t in state.items()})
+    single.load_state_dict({k.removeprefix("module."): t.cpu() for k, t in state.items()})
     model._model = single
     model._export(users_in)
     return model, losses, u @ v.T
@@ -136,57 +152,4 @@ def _dmp_vectors(model: TwoTower, dmp, users_in) -> tuple[np.ndarray, np.ndarray
     user_rows = np.concatenate([users, np.zeros(n - n_users, dtype=np.int64)])
     item_rows = np.concatenate([np.arange(n_items), np.zeros(n - n_items, dtype=np.int64)])
     u, v = dmp(*model._inputs(users_in, user_rows, item_rows, drop=False))
-    return u[:n_users].numpy(), v[:n_items].numpy()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``torchrun ... -m llmrec.rankers.distributed``: train on a split, save on rank 0."""
-    import torch.distributed as dist
-
-    from llmrec.datasets import load, split
-    from llmrec.datasets.features import side_features
-    from llmrec.datasets.text import item_text
-    from llmrec.rankers.base import make_config
-    from llmrec.rankers.two_tower import TwoTowerConfig
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--split", default="random")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--max-users", type=int, default=0, help="keep the first N users only")
-    parser.add_argument("--params", default="{}", help="TwoTowerConfig fields as JSON")
-    parser.add_argument("--out", type=Path, required=True, help="model .npz (rank 0 writes)")
-    args = parser.parse_args(argv)
-    dist.init_process_group("gloo")
-    data = load(args.dataset)
-    if args.max_users:
-        from llmrec.datasets import Dataset
-
-        keep = data.user_ids[: args.max_users]
-        inter = data.interactions[data.interactions["user_id"].isin(keep)]
-        data = Dataset(
-            data.name,
-            inter[["user_id", "item_id", "rating", "timestamp"]],
-            data.items,
-            data.users[data.users["user_id"].isin(keep)],
-            data.checksum,
-            text_columns=data.text_columns,
-        )
-    parts = split(data, args.split, args.seed)
-    config = make_config(TwoTowerConfig, json.loads(args.params))
-    model, losses, scores = fit_distributed(
-        TwoTower(config),
-        parts.matrix("train", values="rating"),
-        item_text(data.items, data.text_columns).tolist(),
-        side_features(data, parts.train),
-    )
-    if dist.get_rank() == 0:
-        model.save(args.out)
-        np.save(args.out.with_suffix(".dmp_scores.npy"), scores)
-        (args.out.with_suffix(".losses.json")).write_text(json.dumps(losses))
-    dist.barrier()
-    dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    main()
+    return u[:n_users].cpu().numpy(), v[:n_items].cpu().numpy()

@@ -59,6 +59,13 @@ def test_unknown_protocol_and_empty_seeds(data, ml100k_small):
         run_study(ml100k_small, "random", [1], [])
 
 
+def test_grid_with_no_values_is_a_config_error(data):
+    """A grid parameter with an empty value list leaves no trial: a ConfigError, not a crash."""
+    spec = ModelSpec(name="pop", kind="pop", grid={"seed": []})
+    with pytest.raises(ConfigError, match=r"grid .* has a parameter with no values"):
+        run_model(spec, data, tune=True)
+
+
 def test_study_reports_mean_std_and_significance(ml100k_small):
     specs = [ModelSpec(name="pop", kind="pop"), ModelSpec(name="als", kind="als")]
     report = run_study(ml100k_small, "random", [1, 2], specs, ks=(10, 20))
