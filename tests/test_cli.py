@@ -195,7 +195,7 @@ def test_train_then_recommend(ml100k, tmp_path, monkeypatch, shared_cache):
     preset.write_text(json.dumps({"kind": "two_stage", "params": FAST}))
     folder, model = _small_atomic(ml100k, tmp_path), tmp_path / "model"
     result = runner.invoke(
-        app, ["train", "--dataset", str(folder), "--model", str(preset), "--out", str(model)]
+        app, ["train", "--dataset", str(folder), "--preset", str(preset), "--out", str(model)]
     )
     assert result.exit_code == 0, result.output
     assert "ndcg@10" in result.output and (model / "weights.safetensors").is_file()
@@ -242,9 +242,38 @@ def test_train_then_recommend(ml100k, tmp_path, monkeypatch, shared_cache):
     result = runner.invoke(app, ["recommend", "--model", str(model), "--users", "1", "-k", "99999"])
     assert result.exit_code == 2 and "catalogue size" in result.output
     result = runner.invoke(
-        app, ["train", "--dataset", str(folder), "--model", "als", "--out", str(model)]
+        app, ["train", "--dataset", str(folder), "--preset", "als", "--out", str(model)]
     )
     assert result.exit_code == 2 and "kind 'als'" in result.output
+
+
+def test_train_a_two_tower_preset_then_recommend(ml100k, tmp_path, monkeypatch, shared_cache):
+    monkeypatch.setenv("LLMREC_CACHE_DIR", str(shared_cache))
+    preset = tmp_path / "tower.yaml"
+    params = {"epochs": 3, "batch_size": 64, "dim": 16, "learning_rate": 0.01}
+    preset.write_text(json.dumps({"kind": "two_tower", "params": params}))
+    folder, model = _small_atomic(ml100k, tmp_path), tmp_path / "tower"
+    result = runner.invoke(
+        app, ["train", "--dataset", str(folder), "--preset", str(preset), "--out", str(model)]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        [
+            *("recommend", "--model", str(model), "--users", "1,newcomer", "-k", "3"),
+            *("--history", "50,181", "--format", "json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    # the loader's progress bar may share a line with the first record
+    lines = [
+        line[line.index('{"user"') :] for line in result.output.splitlines() if '{"user"' in line
+    ]
+    rows = [json.loads(line) for line in lines]
+    assert [(r["user"], r["served_by"], len(r["items"])) for r in rows] == [
+        ("1", "model", 3),
+        ("newcomer", "history", 3),
+    ]
 
 
 def test_encoding_option_and_undecodable_files(tmp_path):

@@ -15,7 +15,7 @@ KIND_OF = {"encode": "embeddings", "index build": "index", "train": "model", "da
 
 def encode_args(data: Path, model: Path, out: Path | str, *extra: str | Path) -> Args:
     """``llmrec encode`` of ``data`` with the encoder ``model``; ``extra`` options before --out."""
-    return ["encode", "--dataset", data, "--model", model, *extra, "--out", out]
+    return ["encode", "--dataset", data, "--encoder", model, *extra, "--out", out]
 
 
 def build_args(embeddings: Path, out: Path | str, *extra: str | Path) -> Args:
@@ -38,7 +38,7 @@ def writer_args(fx: Fixtures, writer: str, out: Path | str) -> Args:
     return {
         "encode": encode_args(fx.data_a, fx.bert, out),
         "index build": build_args(fx.emb_items, out),
-        "train": ["train", "--dataset", fx.data_a, "--model", fx.fast_yaml, "--out", out],
+        "train": ["train", "--dataset", fx.data_a, "--preset", fx.fast_yaml, "--out", out],
         "data split": ["data", "split", fx.data_a, "--seed", "2", "--out", out],
     }[writer]
 

@@ -95,7 +95,7 @@ def prepare(fx: Fixtures) -> dict[str, Any]:
 
 def build_steps(fx: Fixtures) -> list[list[tuple[str, Args]]]:
     """CLI fixture steps in waves (a wave needs the previous ones)."""
-    train = ["train", "--model", fx.fast_yaml]
+    train = ["train", "--preset", fx.fast_yaml]
     split = ["data", "split", fx.data_a]
     users = ("--what", "users", "--user-text", "pool")
     return [

@@ -41,8 +41,8 @@ def encode(
     out: Annotated[Path, typer.Option("--out", help="Output folder (vectors, ids, manifest).")],
     dataset: DatasetOpt = "ml-100k",
     what: Annotated[str, typer.Option("--what", help="items or users.")] = "items",
-    model: Annotated[
-        str, typer.Option("--model", help="'default' (MiniLM-L6) or a local model folder.")
+    encoder: Annotated[
+        str, typer.Option("--encoder", help="'default' (MiniLM-L6) or a local model folder.")
     ] = "default",
     pooling: Annotated[str, typer.Option(help="mean, cls or last (decoder LLMs).")] = "mean",
     instruction: Annotated[str, typer.Option(help="Prefix for every text.")] = "",
@@ -93,7 +93,7 @@ def encode(
             {
                 "what": what,
                 "encoder": {
-                    "model": model,
+                    "model": encoder,
                     "pooling": pooling,
                     "instruction": instruction,
                     "dtype": dtype,

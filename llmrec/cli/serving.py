@@ -1,4 +1,4 @@
-"""``llmrec train`` and ``llmrec recommend``: the two-stage pipeline as a saved model."""
+"""``llmrec train`` and ``llmrec recommend``: the pipeline as a saved model folder."""
 
 from __future__ import annotations
 
@@ -38,38 +38,43 @@ def train(
     dataset: DatasetOpt = "ml-100k",
     split_name: SplitOpt = "random",
     seed: SeedOpt = 42,
-    model: Annotated[
-        str, typer.Option("--model", help="A two_stage preset name or YAML path.")
+    preset: Annotated[
+        str,
+        typer.Option("--preset", help="A two_stage or two_tower preset name, or a YAML path."),
     ] = "two-stage",
     overwrite: OverwriteOpt = False,
     encoding: EncodingOpt = None,
 ) -> None:
-    """Fit the two-stage pipeline on a split's train (the ranker learns from a holdout of
-    train; valid is not used), report test metrics, and save the model folder."""
+    """Fit the two-stage pipeline (or the two-tower alone) on a split's train (valid is not
+    used; the two-stage ranker learns from a holdout of train), report test metrics, and save
+    the model folder."""
     from llmrec.artifacts import check_target
     from llmrec.evaluation import evaluate_scores
     from llmrec.pipeline import Recommender
-    from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
+    from llmrec.pipeline.recommender import SERVABLE
 
     try:
         check_target(out, "model", overwrite)
-        spec = resolve_model(model)
-        if spec.kind != TwoStage.kind:
+        spec = resolve_model(preset)
+        servable = {model.kind: config for config, model in SERVABLE.items()}
+        if spec.kind not in servable:
             raise ConfigError(
-                f"llmrec train builds the {TwoStage.kind} pipeline; {model!r} is kind "
-                f"{spec.kind!r} (use llmrec evaluate for other models)"
+                f"llmrec train builds a {' or '.join(sorted(servable))} model; {preset!r} is "
+                f"kind {spec.kind!r} (use llmrec evaluate for other models)"
             )
         data = split(load_dataset(dataset, encoding), split_name, seed)
         start = time.perf_counter()
-        recommender = Recommender(make_config(TwoStageConfig, spec.params)).fit(
+        recommender = Recommender(make_config(servable[spec.kind], spec.params)).fit(
             data.train,
             items=data.dataset.items,
             users=data.dataset.users,
             text_columns=data.dataset.text_columns,
         )
         fit_seconds = time.perf_counter() - start
+        fitted = recommender.model
+        assert fitted is not None  # fit sets it
         result = evaluate_scores(
-            recommender.model.score,
+            fitted.score,
             data.matrix("test"),
             exclude=data.matrix("train+valid"),
             ks=(10, 20),

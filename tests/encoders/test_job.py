@@ -73,7 +73,7 @@ def test_load_rejects_broken_folder(ml100k_small, tiny_spec, tmp_path):
 
 def test_cli_encode(ml100k_small, tiny_spec, tmp_path, monkeypatch):
     monkeypatch.setenv("LLMREC_CACHE_DIR", str(tmp_path / "cache"))
-    args = ["encode", "--model", tiny_spec.model, "--out"]
+    args = ["encode", "--encoder", tiny_spec.model, "--out"]
     result = CliRunner().invoke(
         app, [*args, str(tmp_path / "items"), "--dataset", "ml-100k", "--batch-size", "64"]
     )

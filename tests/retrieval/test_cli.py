@@ -10,7 +10,7 @@ from tests.conftest import write_atomic
 
 def test_cli_index_build_and_search(ml100k_small, tiny_spec, tmp_path, monkeypatch):
     monkeypatch.setenv("LLMREC_CACHE_DIR", str(tmp_path / "cache"))
-    common = ["--model", tiny_spec.model, "--dataset", "ml-100k", "--batch-size", "64"]
+    common = ["--encoder", tiny_spec.model, "--dataset", "ml-100k", "--batch-size", "64"]
     for what in ("items", "users"):
         extra = ["--user-text", "pool"] if what == "users" else []
         result = CliRunner().invoke(
@@ -63,7 +63,7 @@ def test_cli_index_and_encode_refuse_foreign_folders_and_bad_parameters(
     tiny_spec, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("LLMREC_CACHE_DIR", str(tmp_path / "cache"))
-    encode = ["encode", "--model", tiny_spec.model, "--dataset", "ml-100k", "--batch-size", "64"]
+    encode = ["encode", "--encoder", tiny_spec.model, "--dataset", "ml-100k", "--batch-size", "64"]
     items = tmp_path / "items"
     assert CliRunner().invoke(app, [*encode, "--out", str(items)]).exit_code == 0
     foreign = tmp_path / "d"
