@@ -162,6 +162,10 @@ class EmbeddingSet:
         return cls(ids, vectors, manifest, fallback)
 
 
+PROGRESS_SECONDS = 1.0
+"""How often the parent of ``workers`` processes counts their commits for its progress bar."""
+
+
 def distributed_rank() -> tuple[int, int]:
     """``(rank, world_size)`` from torchrun's environment; ``(0, 1)`` outside torchrun."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -234,21 +238,52 @@ def encode_texts(
         if not dist.is_initialized():
             dist.init_process_group("gloo")
         dist.barrier()
-    elif workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        jobs = [
-            (spec, cache_path, texts, r, workers, batch_size, threads, False)
-            for r in range(workers)
-        ]
-        # spawn: a forked child would inherit torch's thread pools and the parent's SQLite handle
-        with mp.get_context("spawn").Pool(workers) as pool:
-            done = pool.map(_worker, jobs)
-        log.info("workers encoded %s new texts", done)
     cached = CachedEncoder(encoder or spec.build(), cache_path)
     try:
+        if world_size == 1 and workers > 1:
+            _run_workers(texts, spec, cache_path, cached, workers, batch_size, show_progress_bar)
         return cached.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
     finally:
         cached.cache.close()
+
+
+def _run_workers(
+    texts: list[str],
+    spec: EncoderSpec,
+    cache_path: str | Path,
+    cached: CachedEncoder,
+    workers: int,
+    batch_size: int,
+    show_progress_bar: bool | None,
+) -> None:
+    """Encode the uncached texts in ``workers`` processes, with one bar for all of them: the
+    workers' own bars would interleave, so the parent counts what they commit to the cache."""
+    from tqdm.auto import tqdm
+
+    total = len(missing_texts(texts, cached.cache))
+    if not total:
+        return
+    before = len(cached.cache)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    jobs = [
+        (spec, cache_path, texts, r, workers, batch_size, threads, False) for r in range(workers)
+    ]
+    bar = tqdm(
+        total=total,
+        desc=f"encode ({workers} workers)",
+        unit="text",
+        disable=None if show_progress_bar is None else not show_progress_bar,
+    )
+    # spawn: a forked child would inherit torch's thread pools and the parent's SQLite handle
+    with mp.get_context("spawn").Pool(workers) as pool:
+        result = pool.map_async(_worker, jobs)
+        while not result.ready():
+            result.wait(PROGRESS_SECONDS)
+            bar.update(min(total, len(cached.cache) - before) - bar.n)
+        done = result.get()
+    bar.update(total - bar.n)
+    bar.close()
+    log.info("workers encoded %s new texts", done)
 
 
 def popular_items(dataset: Dataset, n: int = 20) -> pd.DataFrame:

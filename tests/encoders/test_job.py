@@ -34,6 +34,19 @@ def test_two_workers_equal_one_process(ml100k_small, tiny_spec, tmp_path):
     np.testing.assert_allclose(sharded.vectors, single.vectors, atol=1e-5)
 
 
+def test_workers_report_one_progress_bar_for_all_of_them(tiny_spec, tmp_path, capsys):
+    from llmrec.encoders.job import encode_texts
+
+    texts = [f"item number {i}" for i in range(300)]
+    cache = tmp_path / "cache.sqlite"
+    out = encode_texts(texts, tiny_spec, cache, workers=2, batch_size=16, show_progress_bar=True)
+    err = capsys.readouterr().err
+    assert "encode (2 workers)" in err and "300/300" in err
+    assert out.shape == (300, 32)
+    encode_texts(texts, tiny_spec, cache, workers=2, show_progress_bar=True)
+    assert "workers" not in capsys.readouterr().err  # all cached: no worker starts
+
+
 def test_users_without_liked_items_get_flagged_fallback(ml100k_small, tiny_spec, tmp_path):
     liked = {"max_items": 5, "max_tokens": 60, "min_rating": 5}
     counts = ml100k_small.interactions.query("rating >= 5").groupby("user_idx").size()
