@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,13 +16,14 @@ import pandas as pd
 import scipy.sparse as sp
 import yaml
 from pydantic import BaseModel, ConfigDict
+from tqdm.auto import tqdm
 
 from llmrec.datasets.features import side_features
 from llmrec.datasets.splits import Split
 from llmrec.datasets.text import item_text
 from llmrec.errors import ConfigError
 from llmrec.evaluation.evaluator import EvalResult, evaluate_scores
-from llmrec.rankers.base import REGISTRY, RecommenderBase, make_config
+from llmrec.rankers.base import REGISTRY, RecommenderBase, make_config, progress_enabled
 
 PRESET_DIR = Path(str(resources.files("llmrec") / "presets" / "rankers"))
 """Presets ship inside the package, so a wheel install finds them."""
@@ -137,7 +139,7 @@ def run_model(
     trials = spec.trials() if tune else [{}]
     best: tuple[RecommenderBase, EvalResult, float, dict[str, Any]] | None = None
     history = []
-    for overrides in trials:
+    for number, overrides in enumerate(trials, start=1):
         model = spec.build(overrides)
         if model.needs_item_texts and item_texts is None:
             item_texts = item_text(split.dataset.items, split.dataset.text_columns).tolist()
@@ -154,7 +156,13 @@ def run_model(
         valid_result = evaluate_scores(model.score, valid, exclude=train, ks=ks)
         score = valid_result.metrics[TUNING_METRIC]
         history.append({"params": overrides, "valid": score})
-        log.info("%s %s: valid %s %.4f", spec.name, overrides or "preset", TUNING_METRIC, score)
+        line = (
+            f"{spec.name} trial {number}/{len(trials)} {overrides or 'preset'}: "
+            f"valid {TUNING_METRIC} {score:.4f} (fit {fit_seconds:.1f} s)"
+        )
+        log.info(line)
+        if len(trials) > 1 and progress_enabled(show_progress_bar):
+            tqdm.write(line, file=sys.stderr)
         if best is None or score > best[1].metrics[TUNING_METRIC]:
             best = (model, valid_result, fit_seconds, overrides)
     if best is None:  # a grid entry with no values leaves no trial to run

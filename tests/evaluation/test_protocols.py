@@ -66,6 +66,17 @@ def test_grid_with_no_values_is_a_config_error(data):
         run_model(spec, data, tune=True)
 
 
+def test_each_tuning_trial_prints_a_line(data, capsys):
+    spec = ModelSpec(name="als", kind="als", params={"iterations": 2}, grid={"factors": [4, 8]})
+    run = run_model(spec, data, tune=True, show_progress_bar=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if " trial " in line]
+    assert len(lines) == 2 and lines[0].startswith("als trial 1/2 {'factors': 4}: valid ndcg@10")
+    scores = [t["valid"] for t in run.record["tuning"]["trials"]]
+    assert [f"{s:.4f}" in line for s, line in zip(scores, lines, strict=True)] == [True, True]
+    run_model(spec, data, tune=True, show_progress_bar=False)
+    assert " trial " not in capsys.readouterr().err
+
+
 def test_study_reports_mean_std_and_significance(ml100k_small):
     specs = [ModelSpec(name="pop", kind="pop"), ModelSpec(name="als", kind="als")]
     report = run_study(ml100k_small, "random", [1, 2], specs, ks=(10, 20))
