@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         recommender.save(args.out, overwrite=args.overwrite)
         print(f"wrote {args.out} (losses: {', '.join(f'{x:.4f}' for x in losses)})", flush=True)
         if args.dmp_scores is not None:
+            assert scores is not None  # rank 0 gets the sharded model's scores
             np.save(args.dmp_scores, scores)
     dist.barrier()
     dist.destroy_process_group()

@@ -126,7 +126,7 @@ def load_folder(cls: type[Recommender], folder: Path, check_encoder: bool) -> Re
         )
     if isinstance(model, TwoStage):
         model.indexes["two_tower"] = index
-    out = cls(config)
+    out = cls(model.config)  # the config just validated, typed as the model's own
     out.model, out.index, out.seen_ = model, index, seen
     out.user_ids = np.array(meta["user_ids"], dtype=object)
     out.item_ids = np.array(meta["item_ids"], dtype=object)

@@ -52,6 +52,22 @@ class Recommender:
             two-stage config.
     """
 
+    config: TwoStageConfig | TwoTowerConfig
+    model: Servable | None
+    served_by_: np.ndarray
+    # Set by ``fit``, ``from_fitted`` and ``load``:
+    user_ids: np.ndarray
+    """The id of each user row, in the model's order (an object array of ``str``)."""
+    item_ids: np.ndarray
+    """The id of each item column, in the model's order (an object array of ``str``)."""
+    index: ItemIndex
+    """The two-tower item vectors' index that serves users by the LLM path."""
+    seen_: sp.csr_matrix
+    """The interactions fit saw (binary, users x items), never recommended back."""
+    data_checksum: str
+    _user_lookup: pd.Index
+    _item_lookup: pd.Index
+
     def __init__(self, config: TwoStageConfig | TwoTowerConfig | None = None, **params: Any):
         if config is not None and params:
             raise ConfigError("pass either a config object or keyword parameters, not both")
@@ -60,15 +76,15 @@ class Recommender:
                 f"Recommender serves {[c.__name__ for c in SERVABLE]}, got {type(config).__name__}"
             )
         self.config = config if config is not None else make_config(TwoStageConfig, params)
-        self.model: Servable | None = None
-        self.served_by_: np.ndarray = np.array([], dtype=object)
+        self.model = None
+        self.served_by_ = np.array([], dtype=object)
 
     @classmethod
     def from_fitted(
         cls,
         model: Servable,
-        user_ids: Sequence[object],
-        item_ids: Sequence[object],
+        user_ids: Sequence[object] | np.ndarray,
+        item_ids: Sequence[object] | np.ndarray,
         seen: sp.csr_matrix,
         data_checksum: str,
     ) -> Recommender:
@@ -233,7 +249,8 @@ class Recommender:
                 unknown item ids in ``histories`` or ``filter_items``, or a history that is
                 not a list of ids.
         """
-        scalar = isinstance(user_ids, str) or np.ndim(user_ids) == 0
+        # np.ndim reads any object (a scalar is 0-d); numpy's stubs only ask for array-likes
+        scalar = isinstance(user_ids, str) or np.ndim(user_ids) == 0  # type: ignore[arg-type]
         _, names, scores, served = self._recommend(
             user_ids, k, filter_seen, histories, filter_items, on_unknown, N,
             filter_already_liked_items,
@@ -297,7 +314,9 @@ class Recommender:
             raise ConfigError(f"on_unknown must be 'cold' or 'raise', got {on_unknown!r}")
         wanted = list(normalize_ids(user_ids, "user_ids"))
         given = check_histories(histories)
-        blocked = self._items(list(filter_items), "filter_items") if filter_items else []
+        blocked: np.ndarray | list[int] = (
+            self._items(list(filter_items), "filter_items") if filter_items else []
+        )
         index = self._user_lookup.get_indexer(wanted)
         if on_unknown == "raise" and (index < 0).any():
             unknown = [u for u, i in zip(wanted, index, strict=True) if i < 0][:5]
@@ -342,7 +361,8 @@ class Recommender:
                 int(from_history.sum()),
                 int((~from_history).sum()),
             )
-        names = np.where(ids >= 0, self.item_ids[np.maximum(ids, 0)], None)
+        # None fills the empty slots; numpy's stubs reject a None operand of np.where
+        names = np.where(ids >= 0, self.item_ids[np.maximum(ids, 0)], None)  # type: ignore[call-overload]
         return wanted, names, scores, served
 
     def similar_items(self, item_ids: Sequence[object] | object, k: int = 10):
@@ -353,11 +373,13 @@ class Recommender:
         """
         model = self._check_fitted()
         k = self._check_k(k)
-        scalar = isinstance(item_ids, str) or np.ndim(item_ids) == 0
+        # np.ndim reads any object (a scalar is 0-d); numpy's stubs only ask for array-likes
+        scalar = isinstance(item_ids, str) or np.ndim(item_ids) == 0  # type: ignore[arg-type]
         wanted = list(np.atleast_1d(np.asarray(item_ids, dtype=object)))
         ids, scores = model.similar_items(self._items(wanted, "item_ids"), N=k)
         ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
-        names = np.where(ids >= 0, self.item_ids[np.maximum(ids, 0)], None)
+        # None fills the empty slots; numpy's stubs reject a None operand of np.where
+        names = np.where(ids >= 0, self.item_ids[np.maximum(ids, 0)], None)  # type: ignore[call-overload]
         return (names[0], scores[0]) if scalar else (names, scores)
 
     # ---- persistence ----------------------------------------------------------------------

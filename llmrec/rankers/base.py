@@ -7,7 +7,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,7 +38,10 @@ def progress_enabled(show_progress_bar: bool | None) -> bool:
     return bool(show_progress_bar)
 
 
-def make_config(cls: type[RecommenderConfig], params: dict[str, Any]) -> RecommenderConfig:
+ConfigT = TypeVar("ConfigT", bound=RecommenderConfig)
+
+
+def make_config(cls: type[ConfigT], params: dict[str, Any]) -> ConfigT:
     """Validate ``params`` into ``cls``; unknown or ill-typed fields raise a ConfigError listing
     the valid ones."""
     try:
@@ -72,6 +75,11 @@ class RecommenderBase(ABC):
     def __init__(self, config: RecommenderConfig | None = None, **params: Any) -> None:
         if config is not None and params:
             raise ConfigError("pass either a config object or keyword parameters, not both")
+        if config is not None and not isinstance(config, self.config_class):
+            raise ConfigError(
+                f"{type(self).__name__} needs a config of type {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
         self.config = config if config is not None else make_config(self.config_class, params)
         self.n_items = 0
 
@@ -124,8 +132,11 @@ class RecommenderBase(ABC):
         """Item embedding matrix ``(n_items, d)``; models without one raise ConfigError."""
         raise ConfigError(f"{type(self).__name__} has no item vectors, so no similar_items")
 
-    def _check_item_texts(self, user_items: sp.spmatrix, item_texts: Sequence[str] | None) -> None:
-        """For models with ``needs_item_texts``: one text per item column, or a DataError."""
+    def _check_item_texts(
+        self, user_items: sp.spmatrix, item_texts: Sequence[str] | None
+    ) -> Sequence[str]:
+        """For models with ``needs_item_texts``: one text per item column (returned, so callers
+        hold a non-None sequence), or a DataError."""
         name = type(self).__name__
         if item_texts is None:
             raise DataError(f"{name} needs item_texts: fit(user_items, item_texts=...)")
@@ -133,6 +144,7 @@ class RecommenderBase(ABC):
             raise DataError(
                 f"{len(item_texts)} item texts for a matrix of {user_items.shape[1]} items"
             )
+        return item_texts
 
     def _check_fitted(self) -> None:
         if not self.n_items:

@@ -194,6 +194,7 @@ class TwoStage(RecommenderBase):
 
     kind = "two_stage"
     config_class = TwoStageConfig
+    config: TwoStageConfig
     uses_ratings = True
     needs_item_texts = True
     _device: Any = None  # the ranker's torch device while fitting; None means the CPU

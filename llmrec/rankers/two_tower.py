@@ -146,7 +146,7 @@ def build_towers(
     )
 
 
-def padded_bags(bags: Sequence[Sequence[int]], width: int | None = None) -> np.ndarray:
+def padded_bags(bags: Sequence[Sequence[int] | np.ndarray], width: int | None = None) -> np.ndarray:
     """Rows of ids padded with -1 (to the longest bag, or cut to ``width``)."""
     width = max((len(b) for b in bags), default=0) if width is None else width
     out = np.full((len(bags), max(width, 1)), -1, dtype=np.int64)
@@ -174,6 +174,7 @@ class TwoTower(FactorModel):
 
     kind = "two_tower"
     config_class = TwoTowerConfig
+    config: TwoTowerConfig
     uses_ratings = True
     needs_item_texts = True
     _device: Any = None  # the torch device while fitting; None means the CPU
@@ -266,7 +267,7 @@ class TwoTower(FactorModel):
         c = self.config
         if not (c.use_ids or c.use_text):
             raise ConfigError("TwoTower needs use_ids or use_text (or both)")
-        self._check_item_texts(user_items, item_texts)
+        texts = self._check_item_texts(user_items, item_texts)
         user_items = sp.csr_matrix(user_items)
         if user_items.nnz == 0:
             raise DataError("empty train set: no interactions to learn from")
@@ -274,7 +275,7 @@ class TwoTower(FactorModel):
         features = features or SideFeatures()
         features.check(n_users, n_items)
         torch.manual_seed(c.seed)
-        self.item_text = self._encode_items(item_texts)
+        self.item_text = self._encode_items(texts)
         self.user_tag_vocab, user_tags = _tag_vocabulary(features.user_tags if c.use_tags else None)
         self.item_tag_vocab, self.item_tags = _tag_vocabulary(
             features.item_tags if c.use_tags else None
@@ -347,11 +348,14 @@ class TwoTower(FactorModel):
             rng.permutation(user_items.indices[user_items.indptr[u] : user_items.indptr[u + 1]])
             for u in range(user_items.shape[0])
         ]
-        return {"text": text, "history": padded_bags(bags, width), "tags": user_tags}
+        users_in = {"text": text, "history": padded_bags(bags, width)}
+        if user_tags is not None:  # only read when the towers have a user_tags table
+            users_in["tags"] = user_tags
+        return users_in
 
     def _kjt(self, users_in, users, items, drop):
         """One KJT over every feature key; a side given as None gets empty bags."""
-        rows = {}
+        rows: dict[str, np.ndarray] = {}
         if users is not None:
             history = users_in["history"][users]
             keep = history >= 0
@@ -364,6 +368,7 @@ class TwoTower(FactorModel):
         if items is not None:
             rows["item"] = items[:, None]
             if "item_tags" in self.feature_keys:
+                assert self.item_tags is not None  # the towers have the table only with tags
                 rows["item_tags"] = self.item_tags[items]
         kjt = padded_kjt(self.feature_keys, rows, len(users if users is not None else items))
         return kjt if self._device is None else kjt.to(self._device)

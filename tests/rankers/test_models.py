@@ -121,3 +121,13 @@ def test_config_values_are_constrained(module, cls, field, value):
     config_class = getattr(importlib.import_module(f"llmrec.rankers.{module}"), cls)
     with pytest.raises(ConfigError, match=f"{field}: Input should be"):
         make_config(config_class, {field: value})
+
+
+def test_config_of_another_model_is_refused():
+    """A model given another model's config fails at once, naming both, not later in fit."""
+    from llmrec.rankers.factorization import ALSConfig
+    from llmrec.rankers.neighbours import ItemKNN
+
+    message = "ItemKNN needs a config of type ItemKNNConfig, got ALSConfig"
+    with pytest.raises(ConfigError, match=message):
+        ItemKNN(ALSConfig())
