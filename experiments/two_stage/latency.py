@@ -20,7 +20,6 @@ from llmrec import Recommender
 from llmrec.datasets import load, split
 from llmrec.evaluation import resolve_model
 from llmrec.io import library_versions, write_json
-from llmrec.rankers import ImplicitALS
 from llmrec.rankers.two_stage import TwoStageConfig
 
 
@@ -53,11 +52,12 @@ def main() -> None:
         data.train,
         items=data.dataset.items,
         users=data.dataset.users,
-        valid=data.valid,
         text_columns=data.dataset.text_columns,
         show_progress_bar=False,
     )
-    als = ImplicitALS(rec.config.cf).fit(data.matrix("train"))
+    # the pipeline's own ALS source, fitted alone: the baseline a user already runs
+    als_source = next(s for s in rec.config.sources if s.kind == "als")
+    als = als_source.build().fit(data.matrix("train"))
     seen = data.matrix("train")
     rng = np.random.default_rng(0)
     users = rng.choice(len(data.dataset.user_ids), size=args.calls)

@@ -1,17 +1,18 @@
-"""Two stages: FAISS candidates from the two-tower model and ALS, ordered by a TorchRec DLRM.
+"""Two stages: FAISS candidates from the two-tower model and a list of sources, ordered by a
+TorchRec DLRM.
 
-Stage one retrieves the top ``candidates`` items of each source (the two-tower's item vectors in
-a FAISS index, and ALS factors; the retrieval study's candidate-recall table is why both, and
-why a few hundred). Stage two is torchrec's ``DLRM``: sparse features (item id, item genres,
-user attributes) in an ``EmbeddingBagCollection`` and dense features of the pair (both sources'
-scores and ranks, the text similarity of the user's history and the item, popularity, activity,
-and, with timestamps, the similarity to the user's last items and how long before the user's
-last visit the item was last seen),
-trained listwise on a holdout of fit's own interactions that the first stage never saw (each
-user's latest ``holdout`` share when timestamps exist, else a seeded random share); then stage
-one refits on all of them (``refit_stage_one``). ``valid`` is never learned from, so the model
-sees exactly the interactions every other model sees. Items outside the candidates rank below
-every candidate, in two-tower order.
+Stage one retrieves the top ``candidates`` items of the two-tower (its item vectors in a FAISS
+index) and of each configured source (:mod:`llmrec.rankers.sources`: any model kind; ALS and
+EASE by default; the retrieval study's candidate-recall table is why several, and why a few
+hundred). Stage two is torchrec's ``DLRM``: sparse features (item genres, user attributes) in
+an ``EmbeddingBagCollection`` and dense features of the pair (every source's score and rank,
+the text similarity of the user's history and the item, popularity, activity, and, with
+timestamps, the similarity to the user's last items and how long before the user's last visit
+the item was last seen), trained listwise on a holdout of fit's own interactions that the first
+stage never saw (each user's latest ``holdout`` share when timestamps exist, else a seeded
+random share); then stage one refits on all of them (``refit_stage_one``). ``valid`` is never
+learned from, so the model sees exactly the interactions every other model sees. Items outside
+the candidates rank below every candidate, in two-tower order.
 """
 
 from __future__ import annotations
@@ -22,15 +23,20 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.devices import resolve_device, torch_threads
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.errors import DataError
-from llmrec.rankers.base import RecommenderBase, RecommenderConfig
-from llmrec.rankers.factorization import ALSConfig, ImplicitALS
-from llmrec.rankers.linear import EASE, EASEConfig
+from llmrec.rankers.base import FactorModel, RecommenderBase, RecommenderConfig
+from llmrec.rankers.sources import (
+    CandidateSource,
+    SourceConfig,
+    binary,
+    default_sources,
+    legacy_sources,
+)
 from llmrec.rankers.training import as_tensor, train_epochs
 from llmrec.rankers.two_tower import (
     TwoTower,
@@ -39,18 +45,12 @@ from llmrec.rankers.two_tower import (
     padded_kjt,
     tag_tables,
 )
-from llmrec.ranking import ndcg, top_k
+from llmrec.ranking import ndcg
 from llmrec.retrieval.index import ItemIndex
 
 log = logging.getLogger(__name__)
 
-DENSE_FEATURES = (
-    "two_tower_score",
-    "two_tower_rank",
-    "als_score",
-    "als_rank",
-    "ease_score",
-    "ease_rank",
+PAIR_FEATURES = (
     "text_similarity",
     "log_popularity",
     "log_activity",
@@ -64,12 +64,11 @@ class TwoStageConfig(RecommenderConfig):
     """Both stages: the retrievers, the candidate count and the DLRM ranker."""
 
     retriever: TwoTowerConfig = Field(default_factory=TwoTowerConfig)
-    cf: ALSConfig = Field(
-        default_factory=lambda: ALSConfig(factors=32, regularization=0.01, alpha=2.0)
-    )
-    """The CF candidate source (ALS at its tuned ml-100k preset)."""
-    ease: EASEConfig | None = Field(default_factory=EASEConfig)
-    """EASE as a third candidate source and ranker feature; None leaves it out."""
+    """The first source, always there: its user tower also serves users by their history."""
+    sources: list[SourceConfig] = Field(default_factory=default_sources)
+    """The other candidate sources, in order: any model kind (ALS at its tuned ml-100k preset
+    and EASE by default). The legacy keys ``cf`` (ALS parameters) and ``ease`` (EASE
+    parameters, or None for no EASE) are read into this list."""
     llm_features: bool = True
     """LLM text features in both stages (the two-tower's text inputs, the text-similarity
     feature); False is the ablation without them."""
@@ -101,6 +100,18 @@ class TwoStageConfig(RecommenderConfig):
     device: str | None = None
     """Where both stages train (``cpu``, ``cuda``, ``cuda:N``; None: a GPU when torch sees one);
     it overrides ``retriever.device``. The fitted model serves on the CPU."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return legacy_sources(data) if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Self:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique, got {names}")
+        return self
 
 
 def holdout_split(
@@ -154,13 +165,12 @@ def _ranks(candidates: np.ndarray, retrieved: np.ndarray) -> np.ndarray:
 
 
 def dense_features(config: TwoStageConfig) -> tuple[str, ...]:
-    """The ranker's dense inputs under this config."""
-    dropped = set()
-    if config.ease is None:
-        dropped |= {"ease_score", "ease_rank"}
-    if not config.llm_features:
-        dropped.add("text_similarity")
-    return tuple(f for f in DENSE_FEATURES if f not in dropped)
+    """The ranker's dense inputs under this config: each source's score and rank (the
+    two-tower first), then the pair features."""
+    sources = ["two_tower", *(source.name for source in config.sources)]
+    ranked = tuple(f"{name}_{what}" for name in sources for what in ("score", "rank"))
+    pair = tuple(f for f in PAIR_FEATURES if config.llm_features or f != "text_similarity")
+    return ranked + pair
 
 
 def _ranker(config: TwoStageConfig, n_items: int, n_user_tags: int, n_item_tags: int):
@@ -190,7 +200,7 @@ def _ranker(config: TwoStageConfig, n_items: int, n_user_tags: int, n_item_tags:
 
 
 class TwoStage(RecommenderBase):
-    """FAISS two-tower + ALS candidates, ordered by a TorchRec DLRM (see module docstring)."""
+    """FAISS two-tower + source candidates, ordered by a TorchRec DLRM (see module docstring)."""
 
     kind = "two_stage"
     config_class = TwoStageConfig
@@ -333,14 +343,15 @@ class TwoStage(RecommenderBase):
             features=features,
             show_progress_bar=show_progress_bar,
         )
-        self.cf = ImplicitALS(c.cf).fit(_binary(train))
-        self.ease = EASE(c.ease).fit(train) if c.ease is not None else None
+        self.sources = [
+            CandidateSource(source).fit(train, item_texts, c.index_spec) for source in c.sources
+        ]
         self._set_train(train)
         self._set_times(train, features.timestamps if features is not None else None)
         self._build_indexes()
 
     def _set_train(self, train: sp.csr_matrix) -> None:
-        self.train_ = _binary(train)
+        self.train_ = binary(train)
         self.popularity = np.asarray(self.train_.sum(axis=0)).ravel().astype(np.float32)
 
     def _set_times(self, train: sp.csr_matrix, timestamps: sp.csr_matrix | None) -> None:
@@ -351,7 +362,7 @@ class TwoStage(RecommenderBase):
         self.item_last = np.zeros(n_items, dtype=np.float64)
         if timestamps is None:
             return
-        times = sp.csr_matrix(_binary(train).multiply(sp.csr_matrix(timestamps)))
+        times = sp.csr_matrix(binary(train).multiply(sp.csr_matrix(timestamps)))
         times.sort_indices()
         for user in range(n_users):
             lo, hi = times.indptr[user], times.indptr[user + 1]
@@ -363,11 +374,16 @@ class TwoStage(RecommenderBase):
         np.maximum.at(self.item_last, coo.col, coo.data)
 
     def _build_indexes(self) -> None:
+        """FAISS indexes of the two-tower's and every factor source's item vectors."""
         spec = self.config.index_spec
         self.indexes = {
-            "two_tower": ItemIndex.build(self.retriever.item_factors, spec=spec, normalize=False),
-            "als": ItemIndex.build(self.cf.item_factors, spec=spec, normalize=False),
+            "two_tower": ItemIndex.build(self.retriever.item_factors, spec=spec, normalize=False)
         }
+        for source in self.sources:
+            if source.index is None:
+                source.build_index(spec)
+            if source.index is not None:
+                self.indexes[source.name] = source.index
 
     def _user_tag_rows(self, features: SideFeatures | None, n_users: int) -> np.ndarray | None:
         vocab = self.retriever.user_tag_vocab
@@ -381,18 +397,13 @@ class TwoStage(RecommenderBase):
         k = min(self.config.candidates, self.n_items)
         seen = self.train_[users]
         tt_vectors = self.retriever.user_factors[users]
-        cf_vectors = self.cf.user_factors[users]
         tt_ids, _ = self.indexes["two_tower"].search(tt_vectors, k, exclude=seen)
-        cf_ids, _ = self.indexes["als"].search(cf_vectors, k, exclude=seen)
-        candidates = _union(tt_ids, cf_ids)
-        ease_scores = ease_ids = None
-        if self.ease is not None:
-            ease_scores = self.ease.score(users)
-            ease_scores[
-                np.repeat(np.arange(len(users)), np.diff(seen.indptr)), seen.indices
-            ] = -np.inf
-            ease_ids = top_k(ease_scores, k, users)
-            candidates = _union(candidates, ease_ids)
+        candidates, retrieved = tt_ids, []
+        for source in self.sources:
+            ids, pair_scores = source.retrieve(users, k, seen)
+            candidates = _union(candidates, ids)
+            retrieved.append((source.name, ids, pair_scores))
+        if len(self.sources) > 1:  # slots no user fills, from the duplicates of three lists
             candidates = candidates[:, (candidates >= 0).any(axis=0)]
         safe = np.maximum(candidates, 0)
         user_text, _ = pool_item_embeddings(history_weights(seen, "mean"), self.retriever.item_text)
@@ -407,14 +418,6 @@ class TwoStage(RecommenderBase):
                 "nd,ncd->nc", tt_vectors, self.retriever.item_factors[safe]
             ),
             "two_tower_rank": np.log1p(_ranks(candidates, tt_ids)),
-            "als_score": np.einsum("nd,ncd->nc", cf_vectors, self.cf.item_factors[safe]),
-            "als_rank": np.log1p(_ranks(candidates, cf_ids)),
-            "ease_score": (
-                np.take_along_axis(np.nan_to_num(ease_scores, neginf=0.0), safe, axis=1)
-                if ease_scores is not None
-                else None
-            ),
-            "ease_rank": np.log1p(_ranks(candidates, ease_ids)) if ease_ids is not None else None,
             "text_similarity": np.einsum(
                 "nd,ncd->nc", np.nan_to_num(user_text), self.retriever.item_text[safe]
             ),
@@ -425,6 +428,9 @@ class TwoStage(RecommenderBase):
             ),
             "staleness_days": np.log1p(np.where(self.item_last[safe] > 0, staleness, 0.0)),
         }
+        for name, ids, pair_scores in retrieved:
+            columns[f"{name}_score"] = pair_scores(safe)
+            columns[f"{name}_rank"] = np.log1p(_ranks(candidates, ids))
         dense = np.stack([columns[name] for name in dense_features(self.config)], axis=-1)
         return candidates, dense.astype(np.float32)
 
@@ -490,9 +496,8 @@ class TwoStage(RecommenderBase):
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {f"retriever.{k}": v for k, v in self.retriever._state().items()}
-        state.update({f"cf.{k}": v for k, v in self.cf._state().items()})
-        if self.ease is not None:
-            state["ease.weights"] = self.ease.weights
+        for source in self.sources:
+            state.update({f"source.{source.name}.{k}": v for k, v in source.model._state().items()})
         state.update({f"ranker.{k}": v.numpy() for k, v in self._ranker.state_dict().items()})
         state.update(
             train_indptr=self.train_.indptr,
@@ -518,16 +523,19 @@ class TwoStage(RecommenderBase):
         c = self.config
         # A damaged file must give an error, not NaN scores or a crash inside scipy/faiss/torch.
         check_all_finite(state)
+        state = _legacy_state(state)
         self.retriever = TwoTower(c.retriever)
         self.retriever._set_state(part("retriever."))
         self.retriever.n_items = len(self.retriever.item_factors)
-        self.cf = ImplicitALS(c.cf)
-        self.cf._set_state(part("cf."))
-        self.cf.n_items = self.retriever.n_items
         self.n_items = self.retriever.n_items
         n_users, n_items = len(self.retriever.user_factors), self.n_items
-        check_shape("cf.user_factors", self.cf.user_factors, (n_users, None))
-        check_shape("cf.item_factors", self.cf.item_factors, (n_items, None))
+        self.sources = []
+        for config in c.sources:
+            source = CandidateSource(config)
+            source.model._set_state(part(f"source.{config.name}."))
+            source.model.n_items = n_items
+            _check_source(source, n_users, n_items)
+            self.sources.append(source)
         indices, indptr = state["train_indices"], state["train_indptr"]
         check_csr("train", indptr, indices, (n_users, n_items))
         check_ids("recent", state["recent"], n_items, (n_users, None))
@@ -537,9 +545,6 @@ class TwoStage(RecommenderBase):
         if "user_tags" in state:
             vocab = len(self.retriever.user_tag_vocab)
             check_ids("user_tags", state["user_tags"], vocab, (n_users, None))
-        if c.ease is not None:
-            check_shape("ease.weights", state["ease.weights"], (n_items, n_items))
-        self.ease = None
         self._set_train(
             sp.csr_matrix(
                 (np.ones(len(indices), np.float32), indices, indptr), shape=(n_users, n_items)
@@ -549,10 +554,6 @@ class TwoStage(RecommenderBase):
         self.recent, self.user_last = state["recent"], state["user_last"]
         self.item_last = state["item_last"]
         self.user_tags = state.get("user_tags")
-        if c.ease is not None:
-            self.ease = EASE(c.ease)
-            self.ease.train_, self.ease.weights = self.train_, state["ease.weights"]
-            self.ease.n_items = self.n_items
         self._build_indexes()
         self._ranker = _ranker(
             c, self.n_items, len(self.retriever.user_tag_vocab), len(self.retriever.item_tag_vocab)
@@ -563,11 +564,43 @@ class TwoStage(RecommenderBase):
         self._ranker.eval()
 
 
-def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
-    out.data[:] = 1.0
-    out.eliminate_zeros()
+def _legacy_state(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Weights saved before the source list (``cf.*`` for ALS, ``ease.weights`` with the
+    train matrix kept once) under the keys the ``als`` and ``ease`` sources read now."""
+    if not any(k.startswith(("cf.", "ease.")) for k in state):
+        return state
+    out = {k: v for k, v in state.items() if not k.startswith(("cf.", "ease."))}
+    out.update({f"source.als.{k[3:]}": v for k, v in state.items() if k.startswith("cf.")})
+    if "ease.weights" in state:
+        out["source.ease.weights"] = state["ease.weights"]
+        indptr, indices = state.get("train_indptr"), state.get("train_indices")
+        if indptr is not None and indices is not None:
+            shape = (len(indptr) - 1, len(state["ease.weights"]))
+            out.update(
+                {
+                    "source.ease.train_data": np.ones(len(indices), np.float32),
+                    "source.ease.train_indices": indices,
+                    "source.ease.train_indptr": indptr,
+                    "source.ease.train_shape": np.asarray(shape, dtype=np.int64),
+                }
+            )
     return out
+
+
+def _check_source(source: CandidateSource, n_users: int, n_items: int) -> None:
+    """A loaded source must cover the model's users and items (named, not a crash later)."""
+    from llmrec.rankers.state import check_shape
+
+    model, name = source.model, source.name
+    if isinstance(model, FactorModel):
+        check_shape(f"source.{name}.user_factors", model.user_factors, (n_users, None))
+        check_shape(f"source.{name}.item_factors", model.item_factors, (n_items, None))
+    train = getattr(model, "train_", None)
+    if train is not None and train.shape != (n_users, n_items):
+        raise DataError(
+            f"saved source.{name} was fitted on {train.shape[0]} users x {train.shape[1]} "
+            f"items; the model has {n_users} x {n_items}"
+        )
 
 
 def _labels(candidates: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.rankers import TwoStage
-from llmrec.rankers.two_stage import DENSE_FEATURES, holdout_split
+from llmrec.rankers.two_stage import dense_features, holdout_split
 from tests.rankers.test_text_similarity import board_texts
 from tests.recommender_base_test import RecommenderBaseTestMixin, checkerboard
 
@@ -89,7 +89,10 @@ def test_without_llm_features(tmp_path, monkeypatch):
         checkerboard(30), item_texts=board_texts(30, True)
     )
     assert not model.retriever.config.use_text
-    assert model.dense_mean.shape == (len(DENSE_FEATURES) - 3,)
+    expected = ("two_tower_score", "two_tower_rank", "als_score", "als_rank", "log_popularity")
+    assert dense_features(model.config)[:5] == expected
+    assert "text_similarity" not in dense_features(model.config)
+    assert model.dense_mean.shape == (len(dense_features(model.config)),) == (8,)
 
 
 def test_seeded_fit_reproduces(tmp_path, monkeypatch):
