@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from llmrec.errors import ConfigError
+from llmrec.errors import ConfigError, DataError
 from llmrec.rankers.base import REGISTRY, FactorModel, RecommenderBase, make_config
 from llmrec.ranking import top_k
 from llmrec.retrieval.index import ItemIndex
@@ -147,3 +147,42 @@ class CandidateSource:
         ids = top_k(scores, k, users)
         finite = np.nan_to_num(scores, neginf=0.0)
         return ids, lambda items: np.take_along_axis(finite, items, axis=1)
+
+
+def legacy_state(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Weights saved before the source list (``cf.*`` for ALS, ``ease.weights`` with the
+    train matrix kept once) under the keys the ``als`` and ``ease`` sources read now."""
+    if not any(k.startswith(("cf.", "ease.")) for k in state):
+        return state
+    out = {k: v for k, v in state.items() if not k.startswith(("cf.", "ease."))}
+    out.update({f"source.als.{k[3:]}": v for k, v in state.items() if k.startswith("cf.")})
+    if "ease.weights" in state:
+        out["source.ease.weights"] = state["ease.weights"]
+        indptr, indices = state.get("train_indptr"), state.get("train_indices")
+        if indptr is not None and indices is not None:
+            shape = (len(indptr) - 1, len(state["ease.weights"]))
+            out.update(
+                {
+                    "source.ease.train_data": np.ones(len(indices), np.float32),
+                    "source.ease.train_indices": indices,
+                    "source.ease.train_indptr": indptr,
+                    "source.ease.train_shape": np.asarray(shape, dtype=np.int64),
+                }
+            )
+    return out
+
+
+def check_source(source: CandidateSource, n_users: int, n_items: int) -> None:
+    """A loaded source must cover the model's users and items (named, not a crash later)."""
+    from llmrec.rankers.state import check_shape
+
+    model, name = source.model, source.name
+    if isinstance(model, FactorModel):
+        check_shape(f"source.{name}.user_factors", model.user_factors, (n_users, None))
+        check_shape(f"source.{name}.item_factors", model.item_factors, (n_items, None))
+    train = getattr(model, "train_", None)
+    if train is not None and train.shape != (n_users, n_items):
+        raise DataError(
+            f"saved source.{name} was fitted on {train.shape[0]} users x {train.shape[1]} "
+            f"items; the model has {n_users} x {n_items}"
+        )

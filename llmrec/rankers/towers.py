@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from llmrec.rankers.bags import tag_tables
+
 
 class Towers(nn.Module):
     """User and item towers over one TorchRec ``EmbeddingBagCollection`` and text embeddings.
@@ -80,3 +82,48 @@ class Towers(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = self.ebc(kjt).to_dict()
         return self.users(pooled, user_text, user_seen), self.items(pooled, item_text, item_seen)
+
+
+def build_towers(
+    dim: int,
+    n_users: int,
+    n_items: int,
+    text_dim: int,
+    n_user_tags: int = 0,
+    n_item_tags: int = 0,
+    *,
+    use_ids: bool = True,
+    use_tags: bool = True,
+    use_text: bool = True,
+) -> Towers:
+    """The two towers as one ``nn.Module`` around a TorchRec ``EmbeddingBagCollection``.
+
+    Tag tables exist only when there are tags; ``feature_keys`` lists the KJT keys in order.
+    """
+    from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, PoolingType
+
+    d = dim
+    tables = [
+        EmbeddingBagConfig(
+            name="user_table", embedding_dim=d, num_embeddings=n_users, feature_names=["user"]
+        ),
+        EmbeddingBagConfig(
+            name="item_table",
+            embedding_dim=d,
+            num_embeddings=n_items,
+            feature_names=["item", "history"],
+            pooling=PoolingType.MEAN,
+        ),
+    ]
+    tables += tag_tables(d, n_user_tags, n_item_tags)
+
+    return Towers(
+        EmbeddingBagCollection(tables=tables, device=torch.device("cpu")),
+        [f for t in tables for f in t.feature_names],
+        d,
+        text_dim,
+        use_ids,
+        bool(use_tags and n_user_tags),
+        bool(use_tags and n_item_tags),
+        use_text,
+    )

@@ -29,22 +29,21 @@ from llmrec.datasets.features import SideFeatures
 from llmrec.devices import resolve_device, torch_threads
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.errors import DataError
-from llmrec.rankers.base import FactorModel, RecommenderBase, RecommenderConfig
+from llmrec.rankers.bags import padded_bags, padded_kjt
+from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+from llmrec.rankers.dlrm import build_ranker
+from llmrec.rankers.listwise import holdout_split, labels, ranks, union
 from llmrec.rankers.sources import (
     CandidateSource,
     SourceConfig,
     binary,
+    check_source,
     default_sources,
     legacy_sources,
+    legacy_state,
 )
 from llmrec.rankers.training import as_tensor, train_epochs
-from llmrec.rankers.two_tower import (
-    TwoTower,
-    TwoTowerConfig,
-    padded_bags,
-    padded_kjt,
-    tag_tables,
-)
+from llmrec.rankers.two_tower import TwoTower, TwoTowerConfig
 from llmrec.ranking import ndcg
 from llmrec.retrieval.index import ItemIndex
 
@@ -114,56 +113,6 @@ class TwoStageConfig(RecommenderConfig):
         return self
 
 
-def holdout_split(
-    user_items: sp.csr_matrix,
-    fraction: float,
-    seed: int,
-    timestamps: sp.csr_matrix | None = None,
-) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Hold out ``fraction`` of each user's items, at least one for users with 2+ items (who
-    keep 1+): the latest ones when ``timestamps`` (same shape) are given, else seeded random."""
-    rng = np.random.default_rng(seed)
-    coo = user_items.tocoo()
-    key = rng.random(coo.nnz)
-    if timestamps is not None:
-        times = sp.csr_matrix(timestamps)[coo.row, coo.col]
-        # Latest first; the random key only orders equal times.
-        key = np.lexsort((key, -np.asarray(times, dtype=np.float64).ravel())).argsort()
-    order = np.lexsort((key, coo.row))
-    rows = coo.row[order]
-    start = np.searchsorted(rows, rows, side="left")
-    position = np.arange(len(rows)) - start
-    counts = np.bincount(rows, minlength=user_items.shape[0])[rows]
-    held = (position < np.maximum(np.floor(counts * fraction), 1)) & (counts >= 2)
-    mask = np.zeros(coo.nnz, dtype=bool)
-    mask[order[held]] = True
-
-    def part(keep: np.ndarray) -> sp.csr_matrix:
-        return sp.csr_matrix(
-            (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=user_items.shape
-        )
-
-    return part(~mask), part(mask)
-
-
-def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise union of two id arrays (-1 = none); duplicates and gaps become -1."""
-    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
-    dup = np.zeros_like(both, dtype=bool)
-    dup[:, 1:] = both[:, 1:] == both[:, :-1]
-    return np.where(dup, -1, both)
-
-
-def _ranks(candidates: np.ndarray, retrieved: np.ndarray) -> np.ndarray:
-    """Rank of each candidate in ``retrieved`` (row-wise), ``retrieved.shape[1]`` if absent."""
-    n, width = retrieved.shape
-    ranks = np.full(candidates.shape, width, dtype=np.float32)
-    for row in range(n):
-        where = {item: r for r, item in enumerate(retrieved[row]) if item >= 0}
-        ranks[row] = [where.get(item, width) for item in candidates[row]]
-    return ranks
-
-
 def dense_features(config: TwoStageConfig) -> tuple[str, ...]:
     """The ranker's dense inputs under this config: each source's score and rank (the
     two-tower first), then the pair features."""
@@ -171,32 +120,6 @@ def dense_features(config: TwoStageConfig) -> tuple[str, ...]:
     ranked = tuple(f"{name}_{what}" for name in sources for what in ("score", "rank"))
     pair = tuple(f for f in PAIR_FEATURES if config.llm_features or f != "text_similarity")
     return ranked + pair
-
-
-def _ranker(config: TwoStageConfig, n_items: int, n_user_tags: int, n_item_tags: int):
-    """torchrec's DLRM over the dense pair features and the sparse bags."""
-    import torch
-    from torchrec import EmbeddingBagCollection, EmbeddingBagConfig
-    from torchrec.models.dlrm import DLRM
-
-    dim = config.dim
-    tables = []
-    if config.item_ids or not (n_user_tags or n_item_tags):
-        tables.append(
-            EmbeddingBagConfig(
-                name="item_table", embedding_dim=dim, num_embeddings=n_items, feature_names=["item"]
-            )
-        )
-    tables += tag_tables(dim, n_user_tags, n_item_tags)
-    ebc = EmbeddingBagCollection(tables=tables, device=torch.device("cpu"))
-    model = DLRM(
-        embedding_bag_collection=ebc,
-        dense_in_features=len(dense_features(config)),
-        dense_arch_layer_sizes=[32, dim],
-        over_arch_layer_sizes=[32, 1],
-    )
-    model.feature_keys = [f for t in tables for f in t.feature_names]
-    return model
 
 
 class TwoStage(RecommenderBase):
@@ -245,13 +168,13 @@ class TwoStage(RecommenderBase):
 
         users = np.flatnonzero(np.diff(holdout.indptr) > 0)
         candidates, dense = self._pairs(users)
-        labels = _labels(candidates, holdout[users])
-        useful = labels.any(axis=1)
-        users, candidates, dense, labels = (
+        targets = labels(candidates, holdout[users])
+        useful = targets.any(axis=1)
+        users, candidates, dense, targets = (
             users[useful],
             candidates[useful],
             dense[useful],
-            labels[useful],
+            targets[useful],
         )
         if len(users) < 2:
             raise DataError(
@@ -268,8 +191,13 @@ class TwoStage(RecommenderBase):
 
         torch.manual_seed(c.seed)
         self._device = device
-        self._ranker = _ranker(
-            c, self.n_items, len(self.retriever.user_tag_vocab), len(self.retriever.item_tag_vocab)
+        self._ranker = build_ranker(
+            c.dim,
+            len(dense_features(c)),
+            self.n_items,
+            len(self.retriever.user_tag_vocab),
+            len(self.retriever.item_tag_vocab),
+            c.item_ids,
         ).to(self._device)
         optimizer = torch.optim.Adam(
             self._ranker.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay
@@ -281,7 +209,7 @@ class TwoStage(RecommenderBase):
             for lo in range(0, len(fit_rows), c.batch_users):
                 rows = fit_rows[lo : lo + c.batch_users]
                 logits = self._logits(users[rows], candidates[rows], dense[rows])
-                target = as_tensor(labels[rows], self._device)
+                target = as_tensor(targets[rows], self._device)
                 log_p = torch.log_softmax(logits, dim=1)
                 loss = -(log_p * target).sum() / target.sum()
                 optimizer.zero_grad()
@@ -401,7 +329,7 @@ class TwoStage(RecommenderBase):
         candidates, retrieved = tt_ids, []
         for source in self.sources:
             ids, pair_scores = source.retrieve(users, k, seen)
-            candidates = _union(candidates, ids)
+            candidates = union(candidates, ids)
             retrieved.append((source.name, ids, pair_scores))
         if len(self.sources) > 1:  # slots no user fills, from the duplicates of three lists
             candidates = candidates[:, (candidates >= 0).any(axis=0)]
@@ -417,7 +345,7 @@ class TwoStage(RecommenderBase):
             "two_tower_score": np.einsum(
                 "nd,ncd->nc", tt_vectors, self.retriever.item_factors[safe]
             ),
-            "two_tower_rank": np.log1p(_ranks(candidates, tt_ids)),
+            "two_tower_rank": np.log1p(ranks(candidates, tt_ids)),
             "text_similarity": np.einsum(
                 "nd,ncd->nc", np.nan_to_num(user_text), self.retriever.item_text[safe]
             ),
@@ -430,7 +358,7 @@ class TwoStage(RecommenderBase):
         }
         for name, ids, pair_scores in retrieved:
             columns[f"{name}_score"] = pair_scores(safe)
-            columns[f"{name}_rank"] = np.log1p(_ranks(candidates, ids))
+            columns[f"{name}_rank"] = np.log1p(ranks(candidates, ids))
         dense = np.stack([columns[name] for name in dense_features(self.config)], axis=-1)
         return candidates, dense.astype(np.float32)
 
@@ -472,7 +400,7 @@ class TwoStage(RecommenderBase):
         with torch.inference_mode():
             logits = self._logits(users, candidates, dense).cpu().numpy()
         top = np.take_along_axis(candidates, np.argsort(-logits, axis=1)[:, :10], axis=1)
-        return float(ndcg(_labels(top, truth) > 0, np.diff(sp.csr_matrix(truth).indptr)).mean())
+        return float(ndcg(labels(top, truth) > 0, np.diff(sp.csr_matrix(truth).indptr)).mean())
 
     def score(self, userids: np.ndarray) -> np.ndarray:
         """Ranker logits for each user's candidates; every other item scores below them all,
@@ -523,7 +451,7 @@ class TwoStage(RecommenderBase):
         c = self.config
         # A damaged file must give an error, not NaN scores or a crash inside scipy/faiss/torch.
         check_all_finite(state)
-        state = _legacy_state(state)
+        state = legacy_state(state)
         self.retriever = TwoTower(c.retriever)
         self.retriever._set_state(part("retriever."))
         self.retriever.n_items = len(self.retriever.item_factors)
@@ -534,7 +462,7 @@ class TwoStage(RecommenderBase):
             source = CandidateSource(config)
             source.model._set_state(part(f"source.{config.name}."))
             source.model.n_items = n_items
-            _check_source(source, n_users, n_items)
+            check_source(source, n_users, n_items)
             self.sources.append(source)
         indices, indptr = state["train_indices"], state["train_indptr"]
         check_csr("train", indptr, indices, (n_users, n_items))
@@ -555,59 +483,15 @@ class TwoStage(RecommenderBase):
         self.item_last = state["item_last"]
         self.user_tags = state.get("user_tags")
         self._build_indexes()
-        self._ranker = _ranker(
-            c, self.n_items, len(self.retriever.user_tag_vocab), len(self.retriever.item_tag_vocab)
+        self._ranker = build_ranker(
+            c.dim,
+            len(dense_features(c)),
+            self.n_items,
+            len(self.retriever.user_tag_vocab),
+            len(self.retriever.item_tag_vocab),
+            c.item_ids,
         )
         self._ranker.load_state_dict(
             {k: torch.from_numpy(np.array(v)) for k, v in part("ranker.").items()}
         )
         self._ranker.eval()
-
-
-def _legacy_state(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Weights saved before the source list (``cf.*`` for ALS, ``ease.weights`` with the
-    train matrix kept once) under the keys the ``als`` and ``ease`` sources read now."""
-    if not any(k.startswith(("cf.", "ease.")) for k in state):
-        return state
-    out = {k: v for k, v in state.items() if not k.startswith(("cf.", "ease."))}
-    out.update({f"source.als.{k[3:]}": v for k, v in state.items() if k.startswith("cf.")})
-    if "ease.weights" in state:
-        out["source.ease.weights"] = state["ease.weights"]
-        indptr, indices = state.get("train_indptr"), state.get("train_indices")
-        if indptr is not None and indices is not None:
-            shape = (len(indptr) - 1, len(state["ease.weights"]))
-            out.update(
-                {
-                    "source.ease.train_data": np.ones(len(indices), np.float32),
-                    "source.ease.train_indices": indices,
-                    "source.ease.train_indptr": indptr,
-                    "source.ease.train_shape": np.asarray(shape, dtype=np.int64),
-                }
-            )
-    return out
-
-
-def _check_source(source: CandidateSource, n_users: int, n_items: int) -> None:
-    """A loaded source must cover the model's users and items (named, not a crash later)."""
-    from llmrec.rankers.state import check_shape
-
-    model, name = source.model, source.name
-    if isinstance(model, FactorModel):
-        check_shape(f"source.{name}.user_factors", model.user_factors, (n_users, None))
-        check_shape(f"source.{name}.item_factors", model.item_factors, (n_items, None))
-    train = getattr(model, "train_", None)
-    if train is not None and train.shape != (n_users, n_items):
-        raise DataError(
-            f"saved source.{name} was fitted on {train.shape[0]} users x {train.shape[1]} "
-            f"items; the model has {n_users} x {n_items}"
-        )
-
-
-def _labels(candidates: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
-    """1.0 where the candidate is in the user's ``truth`` row, else 0.0."""
-    truth = sp.csr_matrix(truth)
-    out = np.zeros(candidates.shape, dtype=np.float32)
-    for row in range(len(candidates)):
-        positives = truth.indices[truth.indptr[row] : truth.indptr[row + 1]]
-        out[row] = np.isin(candidates[row], positives) & (candidates[row] >= 0)
-    return out

@@ -27,8 +27,10 @@ from llmrec.encoders.cache import CachedEncoder, default_cache_path
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import ConfigError, DataError
+from llmrec.rankers.bags import padded_bags, padded_kjt, tag_vocabulary
 from llmrec.rankers.base import FactorModel, RecommenderConfig
 from llmrec.rankers.state import check_all_finite, check_ids, check_shape
+from llmrec.rankers.towers import build_towers
 from llmrec.rankers.training import as_tensor, train_epochs
 from llmrec.ranking import mean_ndcg
 
@@ -63,106 +65,6 @@ class TwoTowerConfig(RecommenderConfig):
     device: str | None = None
     """Where ``fit`` trains: ``cpu``, ``cuda`` or ``cuda:N``; None: a GPU when torch sees one,
     else the CPU. The fitted model serves on the CPU (its vectors go to FAISS)."""
-
-
-def tag_tables(dim: int, n_user_tags: int, n_item_tags: int) -> list:
-    """Mean-pooled ``user_tags``/``item_tags`` table configs, for the tag kinds that exist."""
-    from torchrec import EmbeddingBagConfig, PoolingType
-
-    return [
-        EmbeddingBagConfig(
-            name=f"{name}_table",
-            embedding_dim=dim,
-            num_embeddings=size,
-            feature_names=[name],
-            pooling=PoolingType.MEAN,
-        )
-        for name, size in (("user_tags", n_user_tags), ("item_tags", n_item_tags))
-        if size
-    ]
-
-
-def padded_kjt(keys: Sequence[str], rows: dict[str, np.ndarray], n: int):
-    """A ``KeyedJaggedTensor`` over ``keys`` from ``(n, width)`` id rows padded with -1; a key
-    missing from ``rows`` gets empty bags."""
-    import torch
-    from torchrec import KeyedJaggedTensor
-
-    empty = np.full((n, 1), -1, dtype=np.int64)
-    lengths, values = [], []
-    for key in keys:
-        row = rows.get(key, empty)
-        mask = row >= 0
-        lengths.append(mask.sum(axis=1))
-        values.append(row[mask])
-    return KeyedJaggedTensor.from_lengths_sync(
-        keys=list(keys),
-        values=torch.from_numpy(np.concatenate(values).astype(np.int64)),
-        lengths=torch.from_numpy(np.concatenate(lengths).astype(np.int32)),
-    )
-
-
-def build_towers(
-    config: TwoTowerConfig,
-    n_users: int,
-    n_items: int,
-    text_dim: int,
-    n_user_tags: int = 0,
-    n_item_tags: int = 0,
-):
-    """The two towers as one ``nn.Module`` around a TorchRec ``EmbeddingBagCollection``.
-
-    Tag tables exist only when there are tags; ``feature_keys`` lists the KJT keys in order.
-    """
-    import torch
-    from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, PoolingType
-
-    from llmrec.rankers.towers import Towers
-
-    d = config.dim
-    tables = [
-        EmbeddingBagConfig(
-            name="user_table", embedding_dim=d, num_embeddings=n_users, feature_names=["user"]
-        ),
-        EmbeddingBagConfig(
-            name="item_table",
-            embedding_dim=d,
-            num_embeddings=n_items,
-            feature_names=["item", "history"],
-            pooling=PoolingType.MEAN,
-        ),
-    ]
-    tables += tag_tables(d, n_user_tags, n_item_tags)
-
-    return Towers(
-        EmbeddingBagCollection(tables=tables, device=torch.device("cpu")),
-        [f for t in tables for f in t.feature_names],
-        d,
-        text_dim,
-        bool(config.use_ids),
-        bool(config.use_tags and n_user_tags),
-        bool(config.use_tags and n_item_tags),
-        bool(config.use_text),
-    )
-
-
-def padded_bags(bags: Sequence[Sequence[int] | np.ndarray], width: int | None = None) -> np.ndarray:
-    """Rows of ids padded with -1 (to the longest bag, or cut to ``width``)."""
-    width = max((len(b) for b in bags), default=0) if width is None else width
-    out = np.full((len(bags), max(width, 1)), -1, dtype=np.int64)
-    for row, bag in enumerate(bags):
-        bag = list(bag)[:width]
-        out[row, : len(bag)] = bag
-    return out
-
-
-def _tag_vocabulary(bags: list[list[str]] | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(sorted vocabulary, padded index rows); an empty vocabulary without bags."""
-    if not bags:
-        return np.array([], dtype=str), None
-    vocab = np.array(sorted({t for bag in bags for t in bag}), dtype=str)
-    index = {t: i for i, t in enumerate(vocab)}
-    return vocab, padded_bags([[index[t] for t in bag] for bag in bags])
 
 
 class TwoTower(FactorModel):
@@ -276,8 +178,8 @@ class TwoTower(FactorModel):
         features.check(n_users, n_items)
         torch.manual_seed(c.seed)
         self.item_text = self._encode_items(texts)
-        self.user_tag_vocab, user_tags = _tag_vocabulary(features.user_tags if c.use_tags else None)
-        self.item_tag_vocab, self.item_tags = _tag_vocabulary(
+        self.user_tag_vocab, user_tags = tag_vocabulary(features.user_tags if c.use_tags else None)
+        self.item_tag_vocab, self.item_tags = tag_vocabulary(
             features.item_tags if c.use_tags else None
         )
         self.item_seen = (np.diff(user_items.tocsc().indptr) > 0).astype(np.float32)
@@ -292,12 +194,15 @@ class TwoTower(FactorModel):
     def new_towers(self):
         """Freshly initialised towers for the prepared sizes (seeded by ``prepare``)."""
         towers = build_towers(
-            self.config,
+            self.config.dim,
             self.n_users,
             self.n_items,
             self.item_text.shape[1],
             len(self.user_tag_vocab),
             len(self.item_tag_vocab),
+            use_ids=self.config.use_ids,
+            use_tags=self.config.use_tags,
+            use_text=self.config.use_text,
         )
         self.feature_keys = list(towers.feature_keys)
         return towers

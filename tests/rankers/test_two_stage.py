@@ -6,7 +6,8 @@ import scipy.sparse as sp
 
 from llmrec.datasets.features import SideFeatures
 from llmrec.rankers import TwoStage
-from llmrec.rankers.two_stage import dense_features, holdout_split
+from llmrec.rankers.listwise import holdout_split
+from llmrec.rankers.two_stage import dense_features
 from tests.rankers.test_text_similarity import board_texts
 from tests.recommender_base_test import RecommenderBaseTestMixin, checkerboard
 
