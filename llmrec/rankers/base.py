@@ -6,6 +6,7 @@ import json
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -52,6 +53,17 @@ def make_config(cls: type[ConfigT], params: dict[str, Any]) -> ConfigT:
         raise ConfigError(f"invalid {cls.__name__}: {problems} (valid fields: {valid})") from None
 
 
+@dataclass(frozen=True)
+class FitInputs:
+    """What :meth:`RecommenderBase.fit` hands a model beside the matrix: the inputs it reads
+    (None for those it does not) and the progress-bar choice."""
+
+    valid: sp.csr_matrix | None = None
+    item_texts: Sequence[str] | None = None
+    features: SideFeatures | None = None
+    show_progress_bar: bool | None = None
+
+
 class RecommenderBase(ABC):
     """A recommender over a user x item interaction matrix.
 
@@ -66,6 +78,9 @@ class RecommenderBase(ABC):
     """When True, ``fit`` gets ratings as matrix values instead of ones."""
     needs_item_texts: ClassVar[bool] = False
     """When True, ``fit`` must get ``item_texts``."""
+    reads: ClassVar[frozenset[str]] = frozenset()
+    """The inputs of :meth:`fit` beside the matrix this model uses: ``valid``, ``item_texts``,
+    ``features``. A model declares them; ``fit`` passes it nothing else."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -83,7 +98,6 @@ class RecommenderBase(ABC):
         self.config = config if config is not None else make_config(self.config_class, params)
         self.n_items = 0
 
-    @abstractmethod
     def fit(
         self,
         user_items: sp.csr_matrix,
@@ -94,6 +108,9 @@ class RecommenderBase(ABC):
         show_progress_bar: bool | None = None,
     ) -> Self:
         """Train on a CSR user x item matrix (values are interaction strengths).
+
+        Each model reads only the inputs it declares in ``reads``; the others are not passed
+        on (so ``valid`` cannot reach a model that does not say it stops on it).
 
         Args:
             user_items: training interactions, shape ``(n_users, n_items)``.
@@ -107,6 +124,18 @@ class RecommenderBase(ABC):
         Returns:
             self
         """
+        reads = self.reads
+        inputs = FitInputs(
+            valid=valid if "valid" in reads else None,
+            item_texts=item_texts if "item_texts" in reads else None,
+            features=features if "features" in reads else None,
+            show_progress_bar=show_progress_bar,
+        )
+        return self._fit(user_items, inputs)
+
+    @abstractmethod
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
+        """Train on ``user_items`` with the inputs this model ``reads`` (see :meth:`fit`)."""
 
     @abstractmethod
     def score(self, userids: np.ndarray) -> np.ndarray:

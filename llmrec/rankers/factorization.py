@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -11,8 +10,7 @@ import scipy.sparse as sp
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from threadpoolctl import threadpool_limits
 
-from llmrec.datasets.features import SideFeatures
-from llmrec.rankers.base import FactorModel, RecommenderConfig, progress_enabled
+from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig, progress_enabled
 
 
 class ALSConfig(RecommenderConfig):
@@ -39,15 +37,8 @@ class ImplicitModel(FactorModel):
     def _make_model(self) -> Any:
         raise NotImplementedError
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        item_texts: Sequence[str] | None = None,
-        features: SideFeatures | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
+        show_progress_bar = inputs.show_progress_bar
         # implicit's own threads do the work; nested BLAS threads only slow it down. implicit
         # warns about the BLAS pool at construction, before the limit applies to its threads.
         with threadpool_limits(1, "blas"), warnings.catch_warnings():

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from llmrec.datasets.features import SideFeatures
-from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig
 from llmrec.rankers.state import check_finite, check_shape, csr_from_state, csr_state
 
 
@@ -32,15 +30,7 @@ class EASE(RecommenderBase):
     config_class = EASEConfig
     config: EASEConfig
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        item_texts: Sequence[str] | None = None,
-        features: SideFeatures | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
         self.train_ = sp.csr_matrix(user_items, dtype=np.float32)
         self.train_.data[:] = 1.0
         gram = (self.train_.T @ self.train_).toarray().astype(np.float64)

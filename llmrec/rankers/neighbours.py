@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Literal, Self
 
 import numpy as np
@@ -11,8 +10,7 @@ import scipy.sparse as sp
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from llmrec.datasets.features import SideFeatures
-from llmrec.rankers.base import RecommenderBase, RecommenderConfig, progress_enabled
+from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig, progress_enabled
 from llmrec.rankers.state import csr_from_state, csr_state
 
 
@@ -38,15 +36,8 @@ class ItemKNN(RecommenderBase):
     config_class = ItemKNNConfig
     config: ItemKNNConfig
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        item_texts: Sequence[str] | None = None,
-        features: SideFeatures | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
+        show_progress_bar = inputs.show_progress_bar
         from implicit.nearest_neighbours import (
             BM25Recommender,
             CosineRecommender,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
 
-from llmrec.datasets.features import SideFeatures
-from llmrec.rankers.base import RecommenderBase
+from llmrec.rankers.base import FitInputs, RecommenderBase
 
 
 class Popularity(RecommenderBase):
@@ -17,15 +15,7 @@ class Popularity(RecommenderBase):
 
     kind = "pop"
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        item_texts: Sequence[str] | None = None,
-        features: SideFeatures | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
         counts = np.asarray((sp.csr_matrix(user_items) > 0).sum(axis=0)).ravel()
         self.counts = counts.astype(np.float32)
         self.n_items = user_items.shape[1]

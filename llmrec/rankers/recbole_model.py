@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 from unittest import mock
@@ -24,9 +24,8 @@ import scipy.sparse as sp
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from llmrec.datasets.atomic import write_atomic_interactions
-from llmrec.datasets.features import SideFeatures
 from llmrec.errors import DataError
-from llmrec.rankers.base import RecommenderBase, RecommenderConfig, progress_enabled
+from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig, progress_enabled
 
 UNKNOWN_SCORE = np.finfo(np.float32).min
 """Score of items RecBole never saw (in no split): ranked last, but still ranked."""
@@ -62,18 +61,13 @@ class RecBoleModel(RecommenderBase):
     """A RecBole general recommender behind :class:`RecommenderBase`."""
 
     kind = "recbole"
+    reads = frozenset({"valid"})
     config_class = RecBoleConfig
     config: RecBoleConfig
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        item_texts: Sequence[str] | None = None,
-        features: SideFeatures | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
+        valid = inputs.valid
+        show_progress_bar = inputs.show_progress_bar
         if valid is not None and valid.shape != user_items.shape:
             raise DataError(f"valid has shape {valid.shape}, train has {user_items.shape}")
         n_users, self.n_items = user_items.shape

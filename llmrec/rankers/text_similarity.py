@@ -15,7 +15,6 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from llmrec.datasets.features import SideFeatures
 from llmrec.encoders.adaptation import adapted_scores
 from llmrec.encoders.base import TextEncoder, normalize_rows
 from llmrec.encoders.cache import CachedEncoder, default_cache_path
@@ -28,7 +27,7 @@ from llmrec.encoders.profiles import (
 )
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import DataError
-from llmrec.rankers.base import FactorModel, RecommenderConfig
+from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig
 from llmrec.rankers.state import check_csr
 
 log = logging.getLogger(__name__)
@@ -64,20 +63,15 @@ class TextSimilarity(FactorModel):
     """
 
     kind = "text"
+    reads = frozenset({"item_texts"})
     config_class = TextSimilarityConfig
     config: TextSimilarityConfig
     uses_ratings = True
     needs_item_texts = True
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        item_texts: Sequence[str] | None = None,
-        features: SideFeatures | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
+        item_texts = inputs.item_texts
+        show_progress_bar = inputs.show_progress_bar
         self._check_item_texts(user_items, item_texts)
         if item_texts is None:  # _check_item_texts raised already; this narrows the type
             raise DataError(

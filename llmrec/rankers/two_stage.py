@@ -30,7 +30,7 @@ from llmrec.devices import resolve_device, torch_threads
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.errors import DataError
 from llmrec.rankers.bags import padded_bags, padded_kjt
-from llmrec.rankers.base import RecommenderBase, RecommenderConfig
+from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig
 from llmrec.rankers.dlrm import build_ranker
 from llmrec.rankers.listwise import holdout_split, labels, ranks, union
 from llmrec.rankers.sources import (
@@ -126,25 +126,21 @@ class TwoStage(RecommenderBase):
     """FAISS two-tower + source candidates, ordered by a TorchRec DLRM (see module docstring)."""
 
     kind = "two_stage"
+    reads = frozenset({"item_texts", "features"})
     config_class = TwoStageConfig
     config: TwoStageConfig
     uses_ratings = True
     needs_item_texts = True
     _device: Any = None  # the ranker's torch device while fitting; None means the CPU
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        item_texts: Sequence[str] | None = None,
-        features: SideFeatures | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
+        item_texts = inputs.item_texts
+        features = inputs.features
+        show_progress_bar = inputs.show_progress_bar
         with torch_threads(self.config.num_threads):
-            return self._fit(user_items, item_texts, features, show_progress_bar)
+            return self._train(user_items, item_texts, features, show_progress_bar)
 
-    def _fit(
+    def _train(
         self,
         user_items: sp.csr_matrix,
         item_texts: Sequence[str] | None,

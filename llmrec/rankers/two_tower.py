@@ -28,7 +28,7 @@ from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import ConfigError, DataError
 from llmrec.rankers.bags import padded_bags, padded_kjt, tag_vocabulary
-from llmrec.rankers.base import FactorModel, RecommenderConfig
+from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig
 from llmrec.rankers.state import check_all_finite, check_ids, check_shape
 from llmrec.rankers.towers import build_towers
 from llmrec.rankers.training import as_tensor, train_epochs
@@ -75,25 +75,22 @@ class TwoTower(FactorModel):
     """
 
     kind = "two_tower"
+    reads = frozenset({"valid", "item_texts", "features"})
     config_class = TwoTowerConfig
     config: TwoTowerConfig
     uses_ratings = True
     needs_item_texts = True
     _device: Any = None  # the torch device while fitting; None means the CPU
 
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        *,
-        valid: sp.csr_matrix | None = None,
-        item_texts: Sequence[str] | None = None,
-        features: SideFeatures | None = None,
-        show_progress_bar: bool | None = None,
-    ) -> Self:
+    def _fit(self, user_items: sp.csr_matrix, inputs: FitInputs) -> Self:
+        valid = inputs.valid
+        item_texts = inputs.item_texts
+        features = inputs.features
+        show_progress_bar = inputs.show_progress_bar
         with torch_threads(self.config.num_threads):
-            return self._fit(user_items, valid, item_texts, features, show_progress_bar)
+            return self._train(user_items, valid, item_texts, features, show_progress_bar)
 
-    def _fit(
+    def _train(
         self,
         user_items: sp.csr_matrix,
         valid: sp.csr_matrix | None,

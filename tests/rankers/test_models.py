@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from llmrec.errors import ConfigError
 from llmrec.rankers import ImplicitALS, ImplicitBPR, Popularity, RecBoleModel
@@ -131,3 +132,22 @@ def test_config_of_another_model_is_refused():
     message = "ItemKNN needs a config of type ItemKNNConfig, got ALSConfig"
     with pytest.raises(ConfigError, match=message):
         ItemKNN(ALSConfig())
+
+
+def test_fit_passes_a_model_only_the_inputs_it_reads():
+    from llmrec.rankers import Popularity, TwoStage, TwoTower
+    from llmrec.rankers.base import FitInputs
+
+    class Recording(Popularity):
+        reads = frozenset({"item_texts"})
+        seen: FitInputs | None = None
+
+        def _fit(self, user_items, inputs):
+            Recording.seen = inputs
+            return super()._fit(user_items, inputs)
+
+    matrix = sp.csr_matrix(np.eye(3, dtype=np.float32))
+    Recording().fit(matrix, valid=matrix, item_texts=["a", "b", "c"], show_progress_bar=False)
+    assert Recording.seen == FitInputs(item_texts=["a", "b", "c"], show_progress_bar=False)
+    # the two-stage model never early-stops on valid, so it is not even handed it
+    assert "valid" not in TwoStage.reads and "valid" in TwoTower.reads
