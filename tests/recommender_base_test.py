@@ -106,3 +106,21 @@ class RecommenderBaseTestMixin:
     def test_unfitted(self):
         with pytest.raises(RuntimeError, match="not fitted"):
             self.make_model().recommend(0, N=1, filter_already_liked_items=False)
+
+    def test_extend_catalogue(self, fitted):
+        """Items added after fit get a score for every user; a model that cannot take them
+        says so and stays as it was."""
+        model, matrix = fitted
+        copy = pickle.loads(pickle.dumps(model))
+        texts = [f"new item {i}" for i in range(2)] if copy.needs_item_texts else None
+        if not copy.can_extend_catalogue():
+            with pytest.raises(ConfigError, match="cannot add items"):
+                copy.extend_catalogue(2, texts)
+            assert copy.n_items == self.size
+            return
+        copy.extend_catalogue(2, texts)
+        scores = copy.score(np.arange(4))
+        assert copy.n_items == self.size + 2 and scores.shape == (4, self.size + 2)
+        assert np.isfinite(scores).all()
+        ids, _ = copy.recommend(np.arange(4), sp.csr_matrix(matrix[:4], shape=(4, self.size + 2)))
+        assert ids.shape == (4, 10)

@@ -5,6 +5,7 @@ a two-tower model (or one fitted elsewhere) served through the same API."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from llmrec import Recommender
@@ -104,3 +105,42 @@ def test_other_configs_are_refused():
 
     with pytest.raises(ConfigError, match="Recommender serves"):
         Recommender(ALSConfig())
+
+
+NEW_ITEMS = pd.DataFrame(
+    {
+        "item_id": ["n1", "n2"],
+        "title": ["Toy Story 5 (2026)", "Galactic Heist (2026)"],
+        "genres": ["Animation|Children's|Comedy", "Sci-Fi|Thriller"],
+    }
+)
+
+
+@pytest.mark.parametrize("which", ["two_stage", "two_tower"])
+def test_add_items_serves_new_items_without_a_refit(which, fitted, tower_rec, tmp_path):
+    rec = (fitted if which == "two_stage" else tower_rec)[0]
+    copy = Recommender.load(rec.save(tmp_path / which))
+    n_before = len(copy.item_ids)
+    copy.add_items(NEW_ITEMS)
+    assert len(copy.item_ids) == n_before + 2
+    ids, scores = copy.recommend(["1", "ghost"], k=n_before + 2, histories={"ghost": ["n1"]})
+    filled = ids[0] != None  # noqa: E711  (elementwise)
+    assert {"n1", "n2"} <= set(ids[0]) and np.isfinite(scores[0][filled]).all()
+    assert "n1" not in set(ids[1]) and "n2" in set(ids[1])  # n1 was the ghost's history
+    same, _ = copy.similar_items("n1", k=3)
+    assert same[0] == "n1"
+    back = Recommender.load(copy.save(tmp_path / f"{which}-grown"))
+    again, _ = back.recommend(["1"], k=20)
+    assert (again == copy.recommend(["1"], k=20)[0]).all()
+    with pytest.raises(DataError, match=r"already in the model: \['n1'\]"):
+        back.add_items(NEW_ITEMS.iloc[:1])
+    with pytest.raises(DataError, match="no rows"):
+        back.add_items(NEW_ITEMS.iloc[:0])
+    assert len(back.item_ids) == n_before + 2
+
+
+def test_new_users_outnumbering_the_user_table_are_embedded(tower_rec):
+    rec, _ = tower_rec
+    many = [f"new{i}" for i in range(len(rec.user_ids) + 5)]
+    ids, _ = rec.recommend(many, k=3, histories={u: ["50"] for u in many})
+    assert (ids == ids[0]).all()  # the same history gives the same list, whatever the row

@@ -25,8 +25,9 @@ from llmrec.datasets.dataset import Dataset, normalize_ids
 from llmrec.datasets.features import side_features
 from llmrec.datasets.text import item_text, resolve_text_columns
 from llmrec.errors import ConfigError, DataError
-from llmrec.pipeline.requests import OnUnknown, check_histories, pick, rows_matrix
+from llmrec.pipeline.requests import OnUnknown, check_histories, new_items, pick, rows_matrix
 from llmrec.rankers.base import make_config
+from llmrec.rankers.state import grown
 from llmrec.rankers.two_stage import TwoStage, TwoStageConfig
 from llmrec.rankers.two_tower import TwoTower, TwoTowerConfig
 from llmrec.retrieval.index import ItemIndex
@@ -169,6 +170,37 @@ class Recommender:
         )
         fitted = self.from_fitted(model, data.user_ids, data.item_ids, ratings, checksum)
         self.__dict__.update(fitted.__dict__)
+        return self
+
+    def add_items(
+        self,
+        items: pd.DataFrame,
+        text_columns: dict[str, str] | None = None,
+    ) -> Self:
+        """Add items that were not in fit (new releases): the item tower embeds their text
+        (and genres), they join the candidate index, and ``recommend`` can return them at
+        once, with no refit. Their scores are those of items nobody interacted with yet.
+
+        Args:
+            items: item metadata with ``item_id`` and a title column (genres, year optional),
+                one row per new item.
+            text_columns: text role -> column overrides, as for :meth:`fit`.
+
+        Raises:
+            DataError: not a table, no rows, ids already known or repeated, no title.
+            ConfigError: a candidate source that cannot take unseen items (nothing changes).
+        """
+        model = self._check_fitted()
+        ids, texts, tags = new_items(items, text_columns, self._item_lookup)
+        model.extend_catalogue(len(items), texts, tags)
+        self.item_ids = np.concatenate([self.item_ids, np.asarray(ids, dtype=object)])
+        self._item_lookup = pd.Index(self.item_ids)
+        self.seen_ = grown(self.seen_, (self.seen_.shape[0], model.n_items))
+        if isinstance(model, TwoStage):
+            self.index = model.indexes["two_tower"]
+        else:
+            new = np.arange(model.n_items - len(items), model.n_items)
+            self.index.add(model.item_factors[new], new)
         return self
 
     # ---- serving --------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from llmrec.datasets.dataset import normalize_ids
+from llmrec.datasets.features import item_tags
+from llmrec.datasets.text import item_text, resolve_text_columns
 from llmrec.errors import ConfigError, DataError
 
 OnUnknown = Literal["cold", "raise"]
@@ -64,3 +66,28 @@ def rows_matrix(rows: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
     return matrix
+
+
+def new_items(
+    items: pd.DataFrame, text_columns: dict[str, str] | None, known: pd.Index
+) -> tuple[np.ndarray, list[str], list[list[str]] | None]:
+    """The ids, texts and genre bags of items to add, checked: a table with rows, ids that are
+    distinct and not in ``known``, a title column.
+
+    Raises:
+        DataError: the first problem, with the ids concerned.
+    """
+    if not isinstance(items, pd.DataFrame) or "item_id" not in items.columns:
+        raise DataError("items must be a pandas DataFrame with an item_id column")
+    if len(items) == 0:
+        raise DataError("items has no rows: nothing to add")
+    ids = normalize_ids(items["item_id"].tolist(), "items.item_id")
+    repeated = sorted({str(i) for i in ids[pd.Index(ids).duplicated()]})
+    present = [str(i) for i in ids if i in known]
+    if repeated or present:
+        raise DataError(
+            f"add_items takes new, distinct item ids; repeated: {repeated[:5]}, "
+            f"already in the model: {present[:5]}"
+        )
+    columns = resolve_text_columns(items, text_columns)
+    return ids, item_text(items, columns).tolist(), item_tags(items, columns.get("genres"))

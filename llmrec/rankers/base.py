@@ -157,6 +157,31 @@ class RecommenderBase(ABC):
         """
         return {}
 
+    def extend_catalogue(
+        self,
+        n_new: int,
+        item_texts: Sequence[str] | None = None,
+        item_tags: list[list[str]] | None = None,
+    ) -> None:
+        """Add ``n_new`` items that had no interactions in fit (their indices follow the
+        current ones), scored as this model scores such an item: zero factors for ALS/BPR,
+        zero weights for EASE and item-kNN, zero counts for popularity, their text for the
+        models that read text.
+
+        Args:
+            n_new: how many items.
+            item_texts: their texts, for models with ``needs_item_texts``.
+            item_tags: their category bags, for models that embed them.
+
+        Raises:
+            ConfigError: this model cannot take items it never saw.
+        """
+        raise ConfigError(f"{type(self).__name__} cannot add items it never saw; refit it")
+
+    @classmethod
+    def can_extend_catalogue(cls) -> bool:
+        return cls.extend_catalogue is not RecommenderBase.extend_catalogue
+
     def item_vectors(self) -> np.ndarray:
         """Item embedding matrix ``(n_items, d)``; models without one raise ConfigError."""
         raise ConfigError(f"{type(self).__name__} has no item vectors, so no similar_items")
@@ -285,6 +310,18 @@ class FactorModel(RecommenderBase):
 
     def item_vectors(self) -> np.ndarray:
         return self.item_factors
+
+    def extend_catalogue(
+        self,
+        n_new: int,
+        item_texts: Sequence[str] | None = None,
+        item_tags: list[list[str]] | None = None,
+    ) -> None:
+        self._check_fitted()
+        # An item with no interactions gets zero factors from a regularised fit.
+        zeros = np.zeros((n_new, self.item_factors.shape[1]), dtype=self.item_factors.dtype)
+        self.item_factors = np.concatenate([self.item_factors, zeros])
+        self.n_items += n_new
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}

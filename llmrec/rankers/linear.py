@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
@@ -9,7 +10,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig
-from llmrec.rankers.state import check_finite, check_shape, csr_from_state, csr_state
+from llmrec.rankers.state import check_finite, check_shape, csr_from_state, csr_state, grown
 
 
 class EASEConfig(RecommenderConfig):
@@ -41,6 +42,21 @@ class EASE(RecommenderBase):
         self.weights = weights.astype(np.float32)
         self.n_items = user_items.shape[1]
         return self
+
+    def extend_catalogue(
+        self,
+        n_new: int,
+        item_texts: Sequence[str] | None = None,
+        item_tags: list[list[str]] | None = None,
+    ) -> None:
+        self._check_fitted()
+        # The closed form gives an item without interactions a zero row and column.
+        n = self.n_items + n_new
+        weights = np.zeros((n, n), dtype=np.float32)
+        weights[: self.n_items, : self.n_items] = self.weights
+        self.weights = weights
+        self.train_ = grown(self.train_, (self.train_.shape[0], n))
+        self.n_items = n
 
     def score(self, userids: np.ndarray) -> np.ndarray:
         self._check_fitted()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Literal, Self
 
 import numpy as np
@@ -11,7 +12,7 @@ from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig, progress_enabled
-from llmrec.rankers.state import csr_from_state, csr_state
+from llmrec.rankers.state import csr_from_state, csr_state, grown
 
 
 class ItemKNNConfig(RecommenderConfig):
@@ -60,6 +61,19 @@ class ItemKNN(RecommenderBase):
         self.similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
         self.n_items = user_items.shape[1]
         return self
+
+    def extend_catalogue(
+        self,
+        n_new: int,
+        item_texts: Sequence[str] | None = None,
+        item_tags: list[list[str]] | None = None,
+    ) -> None:
+        self._check_fitted()
+        # no co-occurrence with anything: a zero row and column of the similarity
+        n = self.n_items + n_new
+        self.similarity = grown(self.similarity, (n, n))
+        self.train_ = grown(self.train_, (self.train_.shape[0], n))
+        self.n_items = n
 
     def score(self, userids: np.ndarray) -> np.ndarray:
         self._check_fitted()

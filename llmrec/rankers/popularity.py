@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
@@ -27,6 +28,16 @@ class Popularity(RecommenderBase):
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts}
+
+    def extend_catalogue(
+        self,
+        n_new: int,
+        item_texts: Sequence[str] | None = None,
+        item_tags: list[list[str]] | None = None,
+    ) -> None:
+        self._check_fitted()
+        self.counts = np.concatenate([self.counts, np.zeros(n_new, dtype=np.float32)])
+        self.n_items += n_new
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         self.counts = state["counts"]

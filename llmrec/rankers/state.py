@@ -128,3 +128,10 @@ def check_all_finite(state: Mapping[str, np.ndarray]) -> None:
     """:func:`check_finite` on every float array of a state dict."""
     for name, array in state.items():
         check_finite(name, array)
+
+
+def grown(matrix: sp.spmatrix, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A CSR copy of ``matrix`` with empty rows and columns added up to ``shape``."""
+    out = sp.csr_matrix(matrix, copy=True)
+    out.resize(shape)
+    return out

@@ -28,7 +28,7 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 from llmrec.datasets.features import SideFeatures
 from llmrec.devices import resolve_device, torch_threads
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
-from llmrec.errors import DataError
+from llmrec.errors import ConfigError, DataError
 from llmrec.rankers.bags import padded_bags, padded_kjt
 from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig
 from llmrec.rankers.dlrm import build_ranker
@@ -42,6 +42,7 @@ from llmrec.rankers.sources import (
     legacy_sources,
     legacy_state,
 )
+from llmrec.rankers.state import grown
 from llmrec.rankers.training import as_tensor, train_epochs
 from llmrec.rankers.two_tower import TwoTower, TwoTowerConfig
 from llmrec.ranking import ndcg
@@ -190,7 +191,7 @@ class TwoStage(RecommenderBase):
         self._ranker = build_ranker(
             c.dim,
             len(dense_features(c)),
-            self.n_items,
+            self.retriever.n_id_items,  # the catalogue at fit: later items have no id row
             len(self.retriever.user_tag_vocab),
             len(self.retriever.item_tag_vocab),
             c.item_ids,
@@ -416,6 +417,35 @@ class TwoStage(RecommenderBase):
     def item_vectors(self) -> np.ndarray:
         return self.retriever.item_factors
 
+    def extend_catalogue(
+        self,
+        n_new: int,
+        item_texts: Sequence[str] | None = None,
+        item_tags: list[list[str]] | None = None,
+    ) -> None:
+        """Add items never seen in fit: the two-tower embeds them from their text, every
+        source extends its catalogue (zero factors or weights: no interactions), and the
+        ranker scores them from their dense and genre features (no id row).
+
+        Raises:
+            ConfigError: a source that cannot take unseen items (nothing is changed then).
+            DataError: as :meth:`TwoTower.extend_catalogue`.
+        """
+        self._check_fitted()
+        stuck = [s.name for s in self.sources if not s.model.can_extend_catalogue()]
+        if stuck:
+            raise ConfigError(f"source(s) {stuck} cannot add items they never saw; refit")
+        self.retriever.extend_catalogue(n_new, item_texts, item_tags)
+        for source in self.sources:
+            source.model.extend_catalogue(n_new)
+            source.index = None
+        n = self.n_items + n_new
+        self.train_ = grown(self.train_, (self.train_.shape[0], n))
+        self.popularity = np.concatenate([self.popularity, np.zeros(n_new, np.float32)])
+        self.item_last = np.concatenate([self.item_last, np.zeros(n_new)])
+        self.n_items = n
+        self._build_indexes()
+
     # ---- persistence ----------------------------------------------------------------------
 
     def _state(self) -> dict[str, np.ndarray]:
@@ -482,7 +512,7 @@ class TwoStage(RecommenderBase):
         self._ranker = build_ranker(
             c.dim,
             len(dense_features(c)),
-            self.n_items,
+            self.retriever.n_id_items,  # the catalogue at fit: later items have no id row
             len(self.retriever.user_tag_vocab),
             len(self.retriever.item_tag_vocab),
             c.item_ids,

@@ -182,7 +182,7 @@ class TwoTower(FactorModel):
         self.item_seen = (np.diff(user_items.tocsc().indptr) > 0).astype(np.float32)
         users_in = self._user_inputs(user_items, user_tags, np.random.default_rng(c.seed))
         users_in["seen"] = np.ones(n_users, dtype=np.float32)
-        self.n_users, self.n_items = n_users, n_items
+        self.n_users, self.n_items, self.n_id_items = n_users, n_items, n_items
         items = user_items.indices
         popularity = np.bincount(items, minlength=n_items).astype(np.float64)
         self._log_q = np.log(np.maximum(popularity, 1) / len(items)).astype(np.float32)
@@ -193,7 +193,7 @@ class TwoTower(FactorModel):
         towers = build_towers(
             self.config.dim,
             self.n_users,
-            self.n_items,
+            self.n_id_items,
             self.item_text.shape[1],
             len(self.user_tag_vocab),
             len(self.item_tag_vocab),
@@ -260,15 +260,19 @@ class TwoTower(FactorModel):
         rows: dict[str, np.ndarray] = {}
         if users is not None:
             history = users_in["history"][users]
-            keep = history >= 0
+            # items added after fit have text but no id row: they stay out of the id bag
+            keep = (history >= 0) & (history < self.n_id_items)
             if drop is not None:
                 keep &= history != drop[:, None]
             keep &= np.cumsum(keep, axis=1) <= self.config.history_len
-            rows.update(user=users[:, None], history=np.where(keep, history, -1))
+            # rows past the user table (a batch of new users) look up nothing; the id part of
+            # a new user is masked anyway
+            user = np.where(users < self.n_users, users, -1)
+            rows.update(user=user[:, None], history=np.where(keep, history, -1))
             if "user_tags" in self.feature_keys:
                 rows["user_tags"] = users_in["tags"][users]
         if items is not None:
-            rows["item"] = items[:, None]
+            rows["item"] = np.where(items < self.n_id_items, items, -1)[:, None]
             if "item_tags" in self.feature_keys:
                 assert self.item_tags is not None  # the towers have the table only with tags
                 rows["item_tags"] = self.item_tags[items]
@@ -366,6 +370,47 @@ class TwoTower(FactorModel):
         users_in["seen"] = np.zeros(user_items.shape[0], dtype=np.float32)
         return self._embed_users(users_in)
 
+    def extend_catalogue(
+        self,
+        n_new: int,
+        item_texts: Sequence[str] | None = None,
+        item_tags: list[list[str]] | None = None,
+    ) -> None:
+        """Add items never seen in fit: the item tower embeds them from their text (and genre
+        bag; tags it never saw are ignored), with no id embedding, as it does every item that
+        had no interactions.
+
+        Raises:
+            DataError: no texts, a count that does not match, or another embedding model.
+        """
+        import torch
+
+        self._check_fitted()
+        if item_texts is None or len(item_texts) != n_new:
+            raise DataError(f"{n_new} new items need {n_new} item_texts")
+        if item_tags is not None and len(item_tags) != n_new:
+            raise DataError(f"{len(item_tags)} item_tags bags for {n_new} new items")
+        trained_with = self.encoder_fingerprint
+        text = self._encode_items(item_texts)
+        if self.encoder_fingerprint != trained_with:
+            self.encoder_fingerprint = trained_with
+            raise DataError(
+                f"the configured encoder is not the one this model was trained with "
+                f"({trained_with!r}): new item texts would land in another space"
+            )
+        new = np.arange(self.n_items, self.n_items + n_new)
+        self.item_text = np.concatenate([self.item_text, text.astype(self.item_text.dtype)])
+        self.item_seen = np.concatenate([self.item_seen, np.zeros(n_new, np.float32)])
+        if self.item_tags is not None:
+            index = {t: i for i, t in enumerate(self.item_tag_vocab)}
+            bags = [[index[t] for t in bag if t in index] for bag in (item_tags or [[]] * n_new)]
+            rows = padded_bags(bags, self.item_tags.shape[1])
+            self.item_tags = np.concatenate([self.item_tags, rows])
+        self.n_items += n_new
+        with torch.inference_mode():
+            vectors = self._item_side(self._model, new).cpu().numpy().astype(np.float32)
+        self.item_factors = np.concatenate([self.item_factors, vectors])
+
     def _valid_ndcg(self, train: sp.csr_matrix, valid: sp.csr_matrix | None) -> float:
         if valid is None:
             return 0.0
@@ -382,6 +427,8 @@ class TwoTower(FactorModel):
         }
         if self.item_tags is not None:
             state["item_tags"] = self.item_tags
+        if self.n_id_items != self.n_items:
+            state["id_items"] = np.array([self.n_id_items], dtype=np.int64)
         state.update({f"tower.{k}": v.cpu().numpy() for k, v in self._model.state_dict().items()})
         return state
 
@@ -404,6 +451,16 @@ class TwoTower(FactorModel):
         self.encoder_fingerprint = str(state["encoder_fingerprint"])
         self.item_tags = state.get("item_tags")
         self.n_users, self.n_items = len(self.user_factors), n_items
+        # the id table's size: the catalogue at fit, before extend_catalogue added items
+        # (one element: safetensors stores a 0-d array as shape (1,))
+        id_items = np.asarray(state.get("id_items", [n_items])).ravel()
+        if (
+            id_items.shape != (1,)
+            or id_items.dtype.kind not in "iu"
+            or not 0 < id_items[0] <= n_items
+        ):
+            raise DataError(f"saved id_items must be a count in 1..{n_items}, got {id_items}")
+        self.n_id_items = int(id_items[0])
         self._model = self.new_towers()
         weights = {
             k.removeprefix("tower."): torch.from_numpy(np.array(v))
