@@ -1,4 +1,7 @@
-"""Recommenders behind one interface: baselines, text similarity, two-tower, two-stage."""
+"""Every model, behind one interface (:class:`RecommenderBase`): the baselines, text
+similarity, the two-tower (a retriever) and the two-stage model (retrievers + a ranker). "Ranker"
+here means anything that ranks items for a user; the vector indexes models search are in
+:mod:`llmrec.retrieval`."""
 
 from __future__ import annotations
 

@@ -21,6 +21,8 @@ from llmrec.rankers.state import check_finite, check_shape
 from llmrec.ranking import top_k
 
 REGISTRY: dict[str, type[RecommenderBase]] = {}
+TagBags = list[list[str]] | None
+"""One bag of category tokens per item (``genre=Comedy``), or None."""
 
 
 class RecommenderConfig(BaseModel):
@@ -161,7 +163,7 @@ class RecommenderBase(ABC):
         self,
         n_new: int,
         item_texts: Sequence[str] | None = None,
-        item_tags: list[list[str]] | None = None,
+        item_tags: TagBags = None,
     ) -> None:
         """Add ``n_new`` items that had no interactions in fit (their indices follow the
         current ones), scored as this model scores such an item: zero factors for ALS/BPR,
@@ -169,18 +171,31 @@ class RecommenderBase(ABC):
         models that read text.
 
         Args:
-            n_new: how many items.
+            n_new: how many items (at least one).
             item_texts: their texts, for models with ``needs_item_texts``.
             item_tags: their category bags, for models that embed them.
 
         Raises:
             ConfigError: this model cannot take items it never saw.
+            DataError: a count that does not match the texts or bags.
         """
+        if not self.can_extend_catalogue():
+            raise ConfigError(f"{type(self).__name__} cannot add items it never saw; refit it")
+        self._check_fitted()
+        if isinstance(n_new, bool) or not isinstance(n_new, int) or n_new < 1:
+            raise DataError(f"n_new must be a positive count, got {n_new!r}")
+        for name, given in (("item_texts", item_texts), ("item_tags", item_tags)):
+            if given is not None and len(given) != n_new:
+                raise DataError(f"{len(given)} {name} for {n_new} new items")
+        self._extend_items(n_new, item_texts, item_tags)
+
+    def _extend_items(self, n_new: int, texts: Sequence[str] | None, tags: TagBags) -> None:
+        """Grow the catalogue (see :meth:`extend_catalogue`); models that can override it."""
         raise ConfigError(f"{type(self).__name__} cannot add items it never saw; refit it")
 
     @classmethod
     def can_extend_catalogue(cls) -> bool:
-        return cls.extend_catalogue is not RecommenderBase.extend_catalogue
+        return cls._extend_items is not RecommenderBase._extend_items
 
     def item_vectors(self) -> np.ndarray:
         """Item embedding matrix ``(n_items, d)``; models without one raise ConfigError."""
@@ -311,13 +326,7 @@ class FactorModel(RecommenderBase):
     def item_vectors(self) -> np.ndarray:
         return self.item_factors
 
-    def extend_catalogue(
-        self,
-        n_new: int,
-        item_texts: Sequence[str] | None = None,
-        item_tags: list[list[str]] | None = None,
-    ) -> None:
-        self._check_fitted()
+    def _extend_items(self, n_new: int, texts: Sequence[str] | None, tags: TagBags) -> None:
         # An item with no interactions gets zero factors from a regularised fit.
         zeros = np.zeros((n_new, self.item_factors.shape[1]), dtype=self.item_factors.dtype)
         self.item_factors = np.concatenate([self.item_factors, zeros])

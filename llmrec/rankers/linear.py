@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig
+from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig, TagBags
 from llmrec.rankers.state import check_finite, check_shape, csr_from_state, csr_state, grown
 
 
@@ -43,13 +43,7 @@ class EASE(RecommenderBase):
         self.n_items = user_items.shape[1]
         return self
 
-    def extend_catalogue(
-        self,
-        n_new: int,
-        item_texts: Sequence[str] | None = None,
-        item_tags: list[list[str]] | None = None,
-    ) -> None:
-        self._check_fitted()
+    def _extend_items(self, n_new: int, texts: Sequence[str] | None, tags: TagBags) -> None:
         # The closed form gives an item without interactions a zero row and column.
         n = self.n_items + n_new
         weights = np.zeros((n, n), dtype=np.float32)

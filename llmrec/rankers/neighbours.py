@@ -11,7 +11,13 @@ import scipy.sparse as sp
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig, progress_enabled
+from llmrec.rankers.base import (
+    FitInputs,
+    RecommenderBase,
+    RecommenderConfig,
+    TagBags,
+    progress_enabled,
+)
 from llmrec.rankers.state import csr_from_state, csr_state, grown
 
 
@@ -62,13 +68,7 @@ class ItemKNN(RecommenderBase):
         self.n_items = user_items.shape[1]
         return self
 
-    def extend_catalogue(
-        self,
-        n_new: int,
-        item_texts: Sequence[str] | None = None,
-        item_tags: list[list[str]] | None = None,
-    ) -> None:
-        self._check_fitted()
+    def _extend_items(self, n_new: int, texts: Sequence[str] | None, tags: TagBags) -> None:
         # no co-occurrence with anything: a zero row and column of the similarity
         n = self.n_items + n_new
         self.similarity = grown(self.similarity, (n, n))

@@ -8,7 +8,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
-from llmrec.rankers.base import FitInputs, RecommenderBase
+from llmrec.rankers.base import FitInputs, RecommenderBase, TagBags
 
 
 class Popularity(RecommenderBase):
@@ -29,13 +29,7 @@ class Popularity(RecommenderBase):
     def _state(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts}
 
-    def extend_catalogue(
-        self,
-        n_new: int,
-        item_texts: Sequence[str] | None = None,
-        item_tags: list[list[str]] | None = None,
-    ) -> None:
-        self._check_fitted()
+    def _extend_items(self, n_new: int, texts: Sequence[str] | None, tags: TagBags) -> None:
         self.counts = np.concatenate([self.counts, np.zeros(n_new, dtype=np.float32)])
         self.n_items += n_new
 

@@ -30,7 +30,7 @@ from llmrec.devices import resolve_device, torch_threads
 from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.errors import ConfigError, DataError
 from llmrec.rankers.bags import padded_bags, padded_kjt
-from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig
+from llmrec.rankers.base import FitInputs, RecommenderBase, RecommenderConfig, TagBags
 from llmrec.rankers.dlrm import build_ranker
 from llmrec.rankers.listwise import holdout_split, labels, ranks, union
 from llmrec.rankers.sources import (
@@ -188,14 +188,7 @@ class TwoStage(RecommenderBase):
 
         torch.manual_seed(c.seed)
         self._device = device
-        self._ranker = build_ranker(
-            c.dim,
-            len(dense_features(c)),
-            self.retriever.n_id_items,  # the catalogue at fit: later items have no id row
-            len(self.retriever.user_tag_vocab),
-            len(self.retriever.item_tag_vocab),
-            c.item_ids,
-        ).to(self._device)
+        self._ranker = self._new_ranker().to(self._device)
         optimizer = torch.optim.Adam(
             self._ranker.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay
         )
@@ -381,6 +374,18 @@ class TwoStage(RecommenderBase):
         logits = self._ranker(as_tensor(x.astype(np.float32), self._device), kjt).reshape(n, width)
         return logits.masked_fill(as_tensor(~valid.reshape(n, width), self._device), -1e9)
 
+    def _new_ranker(self) -> Any:
+        """The DLRM for this config and the retriever's vocabularies (weights unset)."""
+        c, tower = self.config, self.retriever
+        return build_ranker(
+            c.dim,
+            len(dense_features(c)),
+            tower.n_id_items,  # the catalogue at fit: items added later have no id row
+            len(tower.user_tag_vocab),
+            len(tower.item_tag_vocab),
+            c.item_ids,
+        )
+
     def _rank_scores(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
@@ -417,12 +422,7 @@ class TwoStage(RecommenderBase):
     def item_vectors(self) -> np.ndarray:
         return self.retriever.item_factors
 
-    def extend_catalogue(
-        self,
-        n_new: int,
-        item_texts: Sequence[str] | None = None,
-        item_tags: list[list[str]] | None = None,
-    ) -> None:
+    def _extend_items(self, n_new: int, texts: Sequence[str] | None, tags: TagBags) -> None:
         """Add items never seen in fit: the two-tower embeds them from their text, every
         source extends its catalogue (zero factors or weights: no interactions), and the
         ranker scores them from their dense and genre features (no id row).
@@ -431,11 +431,10 @@ class TwoStage(RecommenderBase):
             ConfigError: a source that cannot take unseen items (nothing is changed then).
             DataError: as :meth:`TwoTower.extend_catalogue`.
         """
-        self._check_fitted()
         stuck = [s.name for s in self.sources if not s.model.can_extend_catalogue()]
         if stuck:
             raise ConfigError(f"source(s) {stuck} cannot add items they never saw; refit")
-        self.retriever.extend_catalogue(n_new, item_texts, item_tags)
+        self.retriever.extend_catalogue(n_new, texts, tags)
         for source in self.sources:
             source.model.extend_catalogue(n_new)
             source.index = None
@@ -509,14 +508,7 @@ class TwoStage(RecommenderBase):
         self.item_last = state["item_last"]
         self.user_tags = state.get("user_tags")
         self._build_indexes()
-        self._ranker = build_ranker(
-            c.dim,
-            len(dense_features(c)),
-            self.retriever.n_id_items,  # the catalogue at fit: later items have no id row
-            len(self.retriever.user_tag_vocab),
-            len(self.retriever.item_tag_vocab),
-            c.item_ids,
-        )
+        self._ranker = self._new_ranker()
         self._ranker.load_state_dict(
             {k: torch.from_numpy(np.array(v)) for k, v in part("ranker.").items()}
         )

@@ -28,7 +28,7 @@ from llmrec.encoders.profiles import history_weights, pool_item_embeddings
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import ConfigError, DataError
 from llmrec.rankers.bags import padded_bags, padded_kjt, tag_vocabulary
-from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig
+from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig, TagBags
 from llmrec.rankers.state import check_all_finite, check_ids, check_shape
 from llmrec.rankers.towers import build_towers
 from llmrec.rankers.training import as_tensor, train_epochs
@@ -370,12 +370,7 @@ class TwoTower(FactorModel):
         users_in["seen"] = np.zeros(user_items.shape[0], dtype=np.float32)
         return self._embed_users(users_in)
 
-    def extend_catalogue(
-        self,
-        n_new: int,
-        item_texts: Sequence[str] | None = None,
-        item_tags: list[list[str]] | None = None,
-    ) -> None:
+    def _extend_items(self, n_new: int, texts: Sequence[str] | None, tags: TagBags) -> None:
         """Add items never seen in fit: the item tower embeds them from their text (and genre
         bag; tags it never saw are ignored), with no id embedding, as it does every item that
         had no interactions.
@@ -385,13 +380,10 @@ class TwoTower(FactorModel):
         """
         import torch
 
-        self._check_fitted()
-        if item_texts is None or len(item_texts) != n_new:
-            raise DataError(f"{n_new} new items need {n_new} item_texts")
-        if item_tags is not None and len(item_tags) != n_new:
-            raise DataError(f"{len(item_tags)} item_tags bags for {n_new} new items")
+        if texts is None:
+            raise DataError(f"{n_new} new items need item_texts")
         trained_with = self.encoder_fingerprint
-        text = self._encode_items(item_texts)
+        text = self._encode_items(texts)
         if self.encoder_fingerprint != trained_with:
             self.encoder_fingerprint = trained_with
             raise DataError(
@@ -403,7 +395,7 @@ class TwoTower(FactorModel):
         self.item_seen = np.concatenate([self.item_seen, np.zeros(n_new, np.float32)])
         if self.item_tags is not None:
             index = {t: i for i, t in enumerate(self.item_tag_vocab)}
-            bags = [[index[t] for t in bag if t in index] for bag in (item_tags or [[]] * n_new)]
+            bags = [[index[t] for t in bag if t in index] for bag in (tags or [[]] * n_new)]
             rows = padded_bags(bags, self.item_tags.shape[1])
             self.item_tags = np.concatenate([self.item_tags, rows])
         self.n_items += n_new

@@ -1,4 +1,5 @@
-"""Candidate retrieval: FAISS indexes over item embeddings."""
+"""Vector search: FAISS indexes over item embeddings (:class:`ItemIndex`) and candidate
+recall. It holds no models; every model, retrievers included, is in :mod:`llmrec.rankers`."""
 
 from __future__ import annotations
 

@@ -12,64 +12,45 @@ from llmrec.rankers import TwoStage, TwoTower
 from llmrec.rankers.training import as_tensor, train_epochs
 
 
-def _module_with_weight(value: float) -> torch.nn.Linear:
+def _counting_module():
+    """A one-weight module and an epoch that sets the weight to the epoch's number (from 1),
+    so the weight says which epoch's state the loop kept."""
     module = torch.nn.Linear(1, 1, bias=False)
-    with torch.no_grad():
-        module.weight.fill_(value)
-    return module
-
-
-def test_keeps_the_best_weights_and_stops_after_patience():
-    module = _module_with_weight(0.0)
-    scores = iter([0.1, 0.5, 0.3, 0.2, 0.9])  # the 0.9 comes after patience ran out
 
     def run_epoch(epoch: int) -> float:
         with torch.no_grad():
             module.weight.fill_(float(epoch + 1))
         return 1.0 / (epoch + 1)
 
+    return module, run_epoch
+
+
+def _train(validate, epochs: int, patience: int):
+    module, run_epoch = _counting_module()
     run = train_epochs(
-        module,
-        run_epoch,
-        lambda: next(scores),
-        epochs=5,
-        patience=2,
-        desc="t",
+        module, run_epoch, validate, epochs=epochs, patience=patience, desc="t",
         show_progress_bar=False,
-    )
+    )  # fmt: skip
+    return module.weight.item(), run
+
+
+def test_keeps_the_best_weights_and_stops_after_patience():
+    scores = iter([0.1, 0.5, 0.3, 0.2, 0.9])  # the 0.9 comes after patience ran out
+    weight, run = _train(lambda: next(scores), epochs=5, patience=2)
     assert [h["epoch"] for h in run.history] == [0, 1, 2, 3]
     assert run.best_epochs == 2
-    assert module.weight.item() == 2.0  # the weights after epoch 2, not the last ones
+    assert weight == 2.0  # the weights after epoch 2, not the last ones
     assert run.history[1] == {"epoch": 1, "loss": 0.5, "valid": 0.5}
 
 
 def test_without_validation_runs_every_epoch_and_keeps_the_last():
-    module = _module_with_weight(0.0)
-
-    def run_epoch(epoch: int) -> float:
-        with torch.no_grad():
-            module.weight.fill_(float(epoch + 1))
-        return 0.0
-
-    run = train_epochs(
-        module, run_epoch, None, epochs=4, patience=1, desc="t", show_progress_bar=False
-    )
-    assert run.best_epochs == 4 and len(run.history) == 4
-    assert module.weight.item() == 4.0
+    weight, run = _train(None, epochs=4, patience=1)
+    assert run.best_epochs == 4 and len(run.history) == 4 and weight == 4.0
 
 
 def test_ties_keep_the_earliest_epoch():
-    module = _module_with_weight(0.0)
-
-    def run_epoch(epoch: int) -> float:
-        with torch.no_grad():
-            module.weight.fill_(float(epoch + 1))
-        return 0.0
-
-    run = train_epochs(
-        module, run_epoch, lambda: 0.5, epochs=3, patience=5, desc="t", show_progress_bar=False
-    )
-    assert run.best_epochs == 1 and module.weight.item() == 1.0
+    weight, run = _train(lambda: 0.5, epochs=3, patience=5)
+    assert run.best_epochs == 1 and weight == 1.0
 
 
 def test_as_tensor_shares_memory_on_the_cpu():
