@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test lint typecheck format experiments-baselines experiments-text experiments-text-variants \
 	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval \
-	experiments-two-tower bench-two-tower bench-two-stage experiments-fair experiments-fair-ablation fuzz clean
+	experiments-two-tower bench-two-tower bench-two-stage experiments-fair experiments-fair-ablation experiments-dropin fuzz clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,10 @@ test: setup
 # cases each run; it ends with the number of cases and the cases per second.
 fuzz: setup
 	LLMREC_FUZZ_PROFILE=fuzz $(BIN)/pytest -q tests/fuzz
+
+# Drop-in studies (issue 14): implicit ALS with item text on ml-100k cold_items and random.
+experiments-dropin: setup
+	$(BIN)/python experiments/dropin/implicit_cold.py
 
 lint:
 	$(BIN)/ruff check llmrec tests experiments

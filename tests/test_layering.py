@@ -7,7 +7,16 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "llmrec"
-LAYERS = ["datasets", "encoders", "retrieval", "rankers", "evaluation", "pipeline", "cli"]
+LAYERS = [
+    "datasets",
+    "encoders",
+    "retrieval",
+    "rankers",
+    "evaluation",
+    "dropin",
+    "pipeline",
+    "cli",
+]
 """Top-level modules not listed (errors, io, artifacts, devices, ranking) are shared below all."""
 
 

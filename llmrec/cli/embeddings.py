@@ -30,8 +30,8 @@ from llmrec.cli.common import (
 )
 from llmrec.errors import ConfigError, DataError, LLMRecError
 from llmrec.io import check_string_array, load_npy
+from llmrec.retrieval.index import ITEM_IDS_FILE
 
-ITEM_NAMES = "item_ids.npy"
 SOURCE_FILE = "source.json"
 """Beside an index: the dataset its item embeddings came from, checked by ``index search``."""
 
@@ -167,10 +167,9 @@ def index_build(
         index.set_search_params(**{k: v for k, v in params.items() if v is not None})
 
         def extra(tmp: Path) -> None:
-            np.save(tmp / ITEM_NAMES, items.ids)
             write_json(tmp / SOURCE_FILE, {"dataset": items.manifest.get("dataset")})
 
-        index.save(out, overwrite=overwrite, extra=extra)
+        index.save(out, overwrite=overwrite, extra=extra, item_ids=items.ids)
     except (LLMRecError, ValueError, OSError) as exc:
         fail(exc)
     console.print(
@@ -236,7 +235,7 @@ def _item_names(index_dir: Path, ids: np.ndarray) -> np.ndarray | None:
     Raises:
         DataError: the file is unreadable or does not cover every row the index returned.
     """
-    file = index_dir / ITEM_NAMES
+    file = index_dir / ITEM_IDS_FILE
     if not file.is_file():
         return None
     names = load_npy(file, "an index folder")

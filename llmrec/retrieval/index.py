@@ -25,6 +25,9 @@ from llmrec.io import load_npy, read_json_object, write_json
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 INDEX_FILE, IDS_FILE, MANIFEST_FILE = "index.faiss", "removed.npy", "manifest.json"
+ITEM_IDS_FILE = "item_ids.npy"
+"""Beside an index saved with ``item_ids``: row ``i`` names the item of faiss id ``i`` (a plain
+string array: ``numpy.load`` reads it without pickle)."""
 
 Exclude: TypeAlias = sp.csr_matrix | Sequence[Sequence[int]] | None
 
@@ -351,24 +354,41 @@ class ItemIndex:
         folder: str | Path,
         overwrite: bool = False,
         extra: Callable[[Path], None] | None = None,
+        item_ids: Sequence[str] | np.ndarray | None = None,
     ) -> Path:
         """Write ``index.faiss``, ``removed.npy`` and ``manifest.json`` as one artifact folder
         (see :func:`llmrec.artifacts.write_artifact`).
 
+        ``index.faiss`` is a plain FAISS file (an ``IndexIDMap`` whose ids are item rows):
+        ``faiss.read_index`` opens it without llmrec, and with ``item_ids`` the folder also
+        holds ``item_ids.npy`` mapping each faiss id to its item (named in the manifest).
+
         Args:
             folder: the folder.
             overwrite: replace a folder that is not an llmrec index folder.
-            extra: writes more parts into the folder (the CLI's item names).
+            extra: writes more parts into the folder (the CLI's data source).
+            item_ids: the item id of each faiss id ``0..n-1``.
 
         Raises:
             ArtifactError: ``folder`` holds files llmrec did not write (without ``overwrite``).
         """
         faiss = _faiss()
+        names = None
+        if item_ids is not None:
+            names = np.asarray([str(i) for i in item_ids], dtype=str)
+            largest = int(self.ids.max(initial=-1))
+            if names.ndim != 1 or len(names) <= largest:
+                raise DataError(
+                    f"{len(names)} item_ids for an index whose largest faiss id is {largest}"
+                )
+        manifest = {**self.manifest(), "item_ids": ITEM_IDS_FILE if names is not None else None}
 
         def write(tmp: Path) -> None:
             faiss.write_index(self._cpu_index(), str(tmp / INDEX_FILE))
             np.save(tmp / IDS_FILE, np.fromiter(self.removed, np.int64))
-            write_json(tmp / MANIFEST_FILE, self.manifest())
+            if names is not None:
+                np.save(tmp / ITEM_IDS_FILE, names)
+            write_json(tmp / MANIFEST_FILE, manifest)
             if extra is not None:
                 extra(tmp)
 
