@@ -1,5 +1,5 @@
-"""Data flows one way: datasets -> encoders -> retrieval -> rankers -> evaluation -> pipeline
--> cli. No module imports a later layer, not even lazily inside a function."""
+"""Data flows one way: datasets -> encoders -> retrieval -> rankers -> evaluation -> dropin
+-> pipeline -> cli. No module imports a later layer, not even lazily inside a function."""
 
 from __future__ import annotations
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from llmrec.rankers.bags import tag_tables
+from llmrec.rankers.text_init import CopyRows
 
 
 class Towers(nn.Module):
@@ -95,10 +97,13 @@ def build_towers(
     use_ids: bool = True,
     use_tags: bool = True,
     use_text: bool = True,
+    item_rows: np.ndarray | None = None,
 ) -> Towers:
     """The two towers as one ``nn.Module`` around a TorchRec ``EmbeddingBagCollection``.
 
     Tag tables exist only when there are tags; ``feature_keys`` lists the KJT keys in order.
+    ``item_rows`` (``(n_items, dim)``, e.g. projected item text) start the item table in place
+    of TorchRec's uniform init, also under a table-wise ``DistributedModelParallel``.
     """
     from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, PoolingType
 
@@ -113,6 +118,7 @@ def build_towers(
             num_embeddings=n_items,
             feature_names=["item", "history"],
             pooling=PoolingType.MEAN,
+            init_fn=None if item_rows is None else CopyRows(item_rows),
         ),
     ]
     tables += tag_tables(d, n_user_tags, n_item_tags)

@@ -30,6 +30,7 @@ from llmrec.errors import ConfigError, DataError
 from llmrec.rankers.bags import padded_bags, padded_kjt, tag_vocabulary
 from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig, TagBags
 from llmrec.rankers.state import check_all_finite, check_ids, check_shape
+from llmrec.rankers.text_init import project_text
 from llmrec.rankers.towers import build_towers
 from llmrec.rankers.training import as_tensor, train_epochs
 from llmrec.ranking import mean_ndcg
@@ -62,6 +63,10 @@ class TwoTowerConfig(RecommenderConfig):
     num_threads: PositiveInt | None = None
     """Torch threads while fitting (None: torch's default, one per core); set it to the cores
     this job may use when others share the machine."""
+    init_items: Literal["random", "text"] = "random"
+    """How the item id table starts: TorchRec's uniform init, or each item's text embedding
+    projected to ``dim`` (PCA; a seeded random projection when ``dim`` exceeds the text's) and
+    scaled to the uniform init's std (``rankers.text_init``)."""
     device: str | None = None
     """Where ``fit`` trains: ``cpu``, ``cuda`` or ``cuda:N``; None: a GPU when torch sees one,
     else the CPU. The fitted model serves on the CPU (its vectors go to FAISS)."""
@@ -200,9 +205,18 @@ class TwoTower(FactorModel):
             use_ids=self.config.use_ids,
             use_tags=self.config.use_tags,
             use_text=self.config.use_text,
+            item_rows=self._text_rows() if self.config.init_items == "text" else None,
         )
         self.feature_keys = list(towers.feature_keys)
         return towers
+
+    def _text_rows(self) -> np.ndarray:
+        """The item table's text start: PCA, or a seeded random projection for a table wider
+        than the text."""
+        text, dim = self.item_text[: self.n_id_items], self.config.dim
+        if dim <= text.shape[1]:
+            return project_text(text, dim, seed=self.config.seed)
+        return project_text(text, dim, method="random", seed=self.config.seed)
 
     @staticmethod
     def training_rows(user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
