@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from llmrec.cli import embeddings, evaluate, serving  # noqa: F401  (register the commands)
+from llmrec.cli import embeddings, evaluate, export, serving  # noqa: F401  (register the commands)
 from llmrec.cli.common import app
+from llmrec.dropin import recbole_models  # noqa: F401  (registers the recbole-text model kind)
 
 __all__ = ["app", "expand_seeds", "main"]
 

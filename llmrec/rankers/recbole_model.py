@@ -93,7 +93,7 @@ class RecBoleModel(RecommenderBase):
         import torch
         from recbole.config import Config
         from recbole.data import create_dataset, data_preparation
-        from recbole.utils import get_model, get_trainer, init_seed
+        from recbole.utils import get_trainer, init_seed
 
         data_dir = tmp / "llmrec"
         data_dir.mkdir()
@@ -125,19 +125,21 @@ class RecBoleModel(RecommenderBase):
             "worker": 0,
             "state": "WARNING",
             **({} if valid is not None else {"eval_step": 0}),
+            **self._extra_data(data_dir),
             **c.params,
         }
+        model_class = self._recbole_class()
         # RecBole also parses sys.argv for config overrides; ours are not for it.
         argv, sys.argv = sys.argv, sys.argv[:1]
         try:
-            config = Config(model=c.model, dataset="llmrec", config_dict=config_dict)
+            config = Config(model=model_class, dataset="llmrec", config_dict=config_dict)
         finally:
             sys.argv = argv
         init_seed(config["seed"], config["reproducibility"])
         dataset = create_dataset(config)
         train_data, valid_data, _ = data_preparation(config, dataset)
         init_seed(config["seed"], config["reproducibility"])
-        model = get_model(config["model"])(config, train_data._dataset).to("cpu")
+        model = model_class(config, train_data._dataset).to("cpu")
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
         trainer.fit(
             train_data,
@@ -155,6 +157,18 @@ class RecBoleModel(RecommenderBase):
         model.load_other_parameter(checkpoint.get("other_parameter"))
         model.eval()
         return model, dataset
+
+    def _recbole_class(self) -> type:
+        """The RecBole model class to train; subclasses train classes from elsewhere (RecBole's
+        ``get_model`` finds only its own)."""
+        from recbole.utils import get_model
+
+        return get_model(self.config.model)
+
+    def _extra_data(self, data_dir: Path) -> dict[str, Any]:
+        """Write more atomic files into ``data_dir`` (named ``llmrec.SUFFIX``) beside the split;
+        returns the RecBole config entries that load them."""
+        return {}
 
     def _export(self, model: Any, dataset: Any, n_users: int) -> None:
         """Copy RecBole's scores into our index space: factors when the model has them (checked

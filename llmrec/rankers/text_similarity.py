@@ -27,8 +27,8 @@ from llmrec.encoders.profiles import (
 )
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import DataError
-from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig
-from llmrec.rankers.state import check_csr
+from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig, TagBags
+from llmrec.rankers.state import check_csr, grown
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,19 @@ class TextSimilarity(FactorModel):
         if missing.any():
             scores[missing] = super().score(np.asarray(userids)[missing])
         return scores
+
+    def _extend_items(self, n_new: int, texts: Sequence[str] | None, tags: TagBags) -> None:
+        """New items are embedded like fit's items; no history holds them yet."""
+        if texts is None:
+            raise DataError(f"{n_new} new items need item_texts")
+        c = self.config
+        model = TransformerEncoder(c.model, pooling=c.pooling)
+        encoder = CachedEncoder(model, default_cache_path()) if c.use_cache else model
+        items = encoder.encode(list(texts), batch_size=c.batch_size, normalize_embeddings=True)
+        self.item_factors = np.concatenate([self.item_factors, items.astype(np.float32)])
+        self.n_items += n_new
+        self.history = grown(self.history, (self.history.shape[0], self.n_items))
+        self._item_similarity = None
 
     def _state(self) -> dict[str, np.ndarray]:
         return {
