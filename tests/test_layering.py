@@ -1,5 +1,5 @@
-"""Data flows one way: datasets -> encoders -> retrieval -> rankers -> evaluation -> dropin
--> pipeline -> cli. No module imports a later layer, not even lazily inside a function."""
+"""Data flows one way: datasets -> llm -> encoders -> retrieval -> rankers -> evaluation ->
+dropin -> pipeline -> pmg -> cli. No module imports a later layer, not even lazily inside a function."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "llmrec"
 LAYERS = [
     "datasets",
+    "llm",
     "encoders",
     "retrieval",
     "rankers",
     "evaluation",
     "dropin",
     "pipeline",
+    "pmg",
     "cli",
 ]
 """Top-level modules not listed (errors, io, artifacts, devices, ranking) are shared below all."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 
 from llmrec.encoders.base import TextEncoder, check_encode_kwargs, check_texts, normalize_rows
 from llmrec.errors import ConfigError, DataError
+from llmrec.fingerprints import cache_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (fingerprint TEXT PRIMARY KEY, dimension INTEGER NOT NULL);
@@ -39,14 +39,12 @@ CREATE TABLE IF NOT EXISTS checksums (
 """
 
 
-CACHE_ENV = "LLMREC_CACHE_DIR"
 log = logging.getLogger(__name__)
 
 
 def default_cache_path() -> Path:
     """``$LLMREC_CACHE_DIR/embeddings.sqlite``, else ``~/.cache/llmrec/embeddings.sqlite``."""
-    root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "llmrec"
-    return Path(root) / "embeddings.sqlite"
+    return cache_dir() / "embeddings.sqlite"
 
 
 def text_hash(text: str) -> bytes:

@@ -323,9 +323,11 @@ def encode_dataset(
         )
 
     texts = item_text(dataset.items, dataset.text_columns).tolist()
+    described: dict[str, Any] | None = None
     if config.describe_with and not (config.what == "users" and config.user_text == "profile"):
         describer = ItemDescriber(config.describe_with, cache_path, device=config.encoder.device)
         texts = describer.enrich(texts, show_progress_bar=show_progress_bar)
+        described = {"dropped": dict(describer.dropped), "model": describer.generator.name}
         describer.close()
     if config.what == "items":
         ids, fallback = dataset.item_ids, np.zeros(len(texts), dtype=bool)
@@ -358,6 +360,7 @@ def encode_dataset(
         "dimension": int(vectors.shape[1]),
         "fingerprint": encoder.fingerprint,
         "fallback_users": int(fallback.sum()),
+        "descriptions": described,
         "dataset": {"name": dataset.name, "checksum": dataset.checksum},
         "config": config.model_dump(),
         "workers": workers,

