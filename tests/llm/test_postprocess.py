@@ -48,7 +48,9 @@ def test_unfinished_last_sentence_is_cut():
 
 def test_invented_years_are_removed():
     text = 'The 2018 film "Babe" (1995) is a comedy (2017) from 1995.'
-    assert drop_unknown_years(text, "Babe (1995).") == 'The film "Babe" (1995) is a comedy from 1995.'
+    assert (
+        drop_unknown_years(text, "Babe (1995).") == 'The film "Babe" (1995) is a comedy from 1995.'
+    )
 
 
 def test_batch_counts_reasons(caplog):

@@ -47,3 +47,48 @@ def test_user_summary(smollm):
     summary = report.texts[0]
     assert summary is not None and len(summary.split()) >= 6
     assert "Heat" not in summary or "crime" in summary.lower()
+
+
+def test_describe_dataset_adds_a_description_column(smollm, ml100k_small):
+    from llmrec.datasets import Dataset, item_text
+    from llmrec.llm.dataset_text import describe_dataset
+
+    items = ml100k_small.items.head(4)
+    inter = ml100k_small.interactions
+    inter = inter[inter["item_id"].isin(items["item_id"])][["user_id", "item_id", "rating"]]
+    few = Dataset("few", inter, items, ml100k_small.users, "abc", text_columns={})
+    described, report = described_pair = describe_dataset(few, smollm, max_new_tokens=40)
+    assert described_pair[1] is report
+    assert "description" in described.items and "description" not in few.items
+    assert described.checksum != few.checksum
+    assert described.metadata["descriptions"]["kept"] == report.n_kept >= 3
+    texts = item_text(described.items, described.text_columns).tolist()
+    plain = item_text(few.items, few.text_columns).tolist()
+    for text, base, description in zip(texts, plain, described.items["description"], strict=True):
+        assert text.startswith(base.rstrip("."))
+        assert (description in text) and (len(text) > len(base)) == bool(description)
+
+
+def test_text_similarity_with_llm_summaries(smollm, ml100k_small):
+    """Summaries are written for users with history and blended into their vectors."""
+    import scipy.sparse as sp
+
+    from llmrec.datasets import item_text
+    from llmrec.rankers.text_similarity import TextSimilarity, TextSimilarityConfig
+
+    data = ml100k_small
+    texts = item_text(data.items, data.text_columns).tolist()
+    rows = data.interactions[data.interactions["user_idx"] < 3]
+    matrix = sp.csr_matrix(
+        (rows["rating"], (rows["user_idx"], rows["item_idx"])), shape=(4, len(texts))
+    )
+    config = TextSimilarityConfig(user_text="summary", summary_items=5, summary_max_new_tokens=40)
+    model = TextSimilarity(config).fit(matrix, item_texts=texts)
+    pooled = TextSimilarity(TextSimilarityConfig()).fit(matrix, item_texts=texts)
+    written = [t is not None for t in model.summaries]
+    assert written[3] is False and sum(written) >= 2  # user 3 has no history
+    for user in range(3):
+        same = abs(float(model.user_factors[user] @ pooled.user_factors[user]) - 1) < 1e-6
+        assert same != written[user]
+    ids, _ = model.recommend(0, matrix[0], N=5)
+    assert not set(ids) & set(matrix[0].indices)
