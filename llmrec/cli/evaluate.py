@@ -63,6 +63,82 @@ def data_split(
     console.print(f"wrote {out}/train.parquet, valid.parquet, test.parquet, split.json")
 
 
+@data_app.command("enrich")
+def data_enrich(
+    out: Annotated[Path, typer.Option("--out", help="Parquet file for the enriched items.")],
+    dataset: DatasetOpt = "ml-100k",
+    source: Annotated[
+        str | None, typer.Option("--source", help="A named item table: bokeh-movies.")
+    ] = None,
+    table: Annotated[
+        Path | None, typer.Option("--table", help="CSV, TSV, Parquet or SQLite item table.")
+    ] = None,
+    table_name: Annotated[
+        str | None, typer.Option("--table-name", help="The table inside a SQLite --table.")
+    ] = None,
+    title_column: Annotated[
+        str | None, typer.Option("--title-column", help="The table's title column.")
+    ] = None,
+    year_column: Annotated[
+        str | None, typer.Option("--year-column", help="The table's year column.")
+    ] = None,
+    on: Annotated[
+        str | None,
+        typer.Option("--on", help="Join by an exact key: ITEM_COLUMN=TABLE_COLUMN (or one name)."),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns", help="Table columns to add: TABLE_COLUMN=ITEM_COLUMN,... (or names)."
+        ),
+    ] = None,
+    year_tolerance: Annotated[
+        int, typer.Option("--year-tolerance", help="Largest year difference of a match.")
+    ] = 1,
+    fuzzy: Annotated[
+        float, typer.Option("--fuzzy", help="Smallest fuzzy title ratio (0-1]; 1: exact only.")
+    ] = 0.9,
+    overwrite: OverwriteOpt = False,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Join an item table (director, cast, ...) into a dataset's items, print the match rate
+    and write the enriched items table as Parquet."""
+    from llmrec.datasets.knowledge import (
+        as_spec,
+        check_items_target,
+        enrich_dataset,
+        write_enriched_items,
+    )
+
+    try:
+        target = check_items_target(out, overwrite)
+        mapping = {}
+        for pair in filter(None, (p.strip() for p in (columns or "").split(","))):
+            name, _, new = pair.partition("=")
+            mapping[name.strip()] = new.strip() or name.strip()
+        options = {
+            "source": source,
+            "table": str(table) if table else None,
+            "table_name": table_name,
+            "table_title": title_column,
+            "table_year": year_column,
+            "on": on,
+            "columns": mapping,
+            "year_tolerance": year_tolerance,
+            "fuzzy": fuzzy,
+        }
+        spec = as_spec({k: v for k, v in options.items() if v is not None})
+        data = load_dataset(dataset, encoding)
+        enriched, report = enrich_dataset(data, spec)
+        write_enriched_items(enriched.items, target, report, enriched.name)
+    except (LLMRecError, OSError) as exc:
+        fail(exc)
+    console.print(report.summary())
+    if report.unmatched_examples:
+        console.print(f"unmatched, e.g.: {'; '.join(report.unmatched_examples)}")
+    console.print(f"wrote {target} ({len(enriched.items):,} items, checksum {enriched.checksum})")
+
+
 FilterOpts = {
     "min_rating": typer.Option(
         "--min-rating", help="Keep interactions rated at least this (RecBole's val_interval)."

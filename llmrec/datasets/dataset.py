@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,8 @@ class Dataset:
         checksum: SHA-256 of the source files (or of the interaction table).
         source: where it was read from.
         text_columns: item columns for the text roles (title, year, genres); see ``item_text``.
+        metadata: how the dataset was derived, e.g. ``enrichment`` (the item table joined into
+            the items and its match report); shown by ``describe()``.
     """
 
     name: str
@@ -39,6 +42,7 @@ class Dataset:
     checksum: str
     source: str = ""
     text_columns: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     user_ids: np.ndarray = field(init=False, repr=False)
     item_ids: np.ndarray = field(init=False, repr=False)
 
@@ -156,6 +160,7 @@ class Dataset:
             "item_columns": [c for c in self.items.columns if c != "item_id"],
             "user_columns": [c for c in self.users.columns if c != "user_id"],
             "checksum": self.checksum,
+            **self.metadata,
         }
 
 

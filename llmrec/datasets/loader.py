@@ -6,15 +6,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from llmrec.datasets.atomic import find_atomic_files, read_atomic_file
 from llmrec.datasets.dataset import Dataset
+from llmrec.datasets.knowledge import EnrichSpec, enrich_dataset
 from llmrec.datasets.movielens import is_movielens_folder, read_movielens
 from llmrec.errors import DataError
 from llmrec.io import check_text_encoding, sha256_files
@@ -34,14 +37,35 @@ class DatasetPreset(BaseModel):
     name: str
     path: str | None = None
     """Folder or file; relative paths resolve against the data dirs. None: search by name."""
+    base: str | None = None
+    """Another dataset (name, preset or path) this one is made from, e.g. ``ml-100k``; its data
+    with this preset's name, text columns and enrichment. Excludes ``path``."""
     description: str = ""
     text_columns: dict[str, str] = {}
     """Roles (title, year, genres) to item columns, for ``item_text``."""
     encoding: str | None = None
     """Text encoding of the files; None: UTF-8 (Latin-1 for raw MovieLens folders)."""
+    enrich: str | EnrichSpec | None = None
+    """An item table joined into the items: a source name (``bokeh-movies``) or an
+    :class:`~llmrec.datasets.knowledge.EnrichSpec` mapping (table, keys, columns)."""
+
+    @model_validator(mode="after")
+    def _path_or_base(self) -> DatasetPreset:
+        if self.path is not None and self.base is not None:
+            raise ValueError("give path or base, not both")
+        if self.base == self.name:
+            raise ValueError(f"base {self.base!r} is the preset itself")
+        return self
 
 
-def load(name_or_path: str | os.PathLike[str], encoding: str | None = None) -> Dataset:
+EnrichOption = str | EnrichSpec | Mapping[str, Any] | None
+
+
+def load(
+    name_or_path: str | os.PathLike[str],
+    encoding: str | None = None,
+    enrich: EnrichOption = None,
+) -> Dataset:
     """Load a dataset by name, preset or path.
 
     Resolution order: an existing path (atomic folder, MovieLens folder, CSV/Parquet file, or a
@@ -53,27 +77,34 @@ def load(name_or_path: str | os.PathLike[str], encoding: str | None = None) -> D
         name_or_path: e.g. ``"ml-100k"``, ``"ml-1m"``, ``"path/to/folder"``, ``"ratings.csv"``.
         encoding: the files' text encoding, overriding a preset's; None: the preset's, else
             UTF-8 (Latin-1 for raw MovieLens folders).
+        enrich: join an item table into the items, overriding a preset's ``enrich``: a source
+            name (``"bokeh-movies"``) or an :class:`~llmrec.datasets.knowledge.EnrichSpec`
+            (or its mapping). The dataset's ``metadata["enrichment"]`` records the match report
+            and its checksum covers the table.
 
     Returns:
         The loaded :class:`Dataset`.
 
     Raises:
-        DataError: unknown name, unreadable or malformed files.
+        DataError: unknown name, unreadable or malformed files, an enrichment that matches no
+            item.
+        ConfigError: an invalid ``enrich``.
     """
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        return _from_preset(_read_preset(path), encoding)
+        return _from_preset(_read_preset(path), encoding, enrich)
     if path.exists():
-        return read_path(path, encoding=encoding)
+        return _enriched(read_path(path, encoding=encoding), enrich)
     preset = PRESET_DIR / f"{text}.yaml"
     if preset.is_file():
-        return _from_preset(_read_preset(preset), encoding)
+        return _from_preset(_read_preset(preset), encoding, enrich)
     if text == "ml-100k":
-        return read_path(recbole_example("ml-100k"), name="ml-100k", encoding=encoding)
+        dataset = read_path(recbole_example("ml-100k"), name="ml-100k", encoding=encoding)
+        return _enriched(dataset, enrich)
     for folder in data_dirs():
         if (folder / text).exists():
-            return read_path(folder / text, encoding=encoding)
+            return _enriched(read_path(folder / text, encoding=encoding), enrich)
     known = sorted(["ml-100k", *(p.stem for p in PRESET_DIR.glob("*.yaml"))])
     raise DataError(
         f"unknown dataset {text!r}: not an existing path, not a preset (known: "
@@ -117,13 +148,25 @@ def _read_preset(path: Path) -> DatasetPreset:
         raise DataError(f"{path}: invalid dataset preset: {exc}") from exc
 
 
-def _from_preset(preset: DatasetPreset, encoding: str | None = None) -> Dataset:
+def _enriched(dataset: Dataset, enrich: EnrichOption) -> Dataset:
+    return dataset if enrich is None else enrich_dataset(dataset, enrich)[0]
+
+
+def _from_preset(
+    preset: DatasetPreset, encoding: str | None = None, enrich: EnrichOption = None
+) -> Dataset:
     encoding = encoding or preset.encoding
+    enrich = enrich if enrich is not None else preset.enrich
+    if preset.base is not None:
+        dataset = load(preset.base, encoding)
+        dataset.name = preset.name
+        dataset.text_columns = {**dataset.text_columns, **preset.text_columns}
+        return _enriched(dataset, enrich)
     if preset.path is None:
         if preset.name == "ml-100k":
             dataset = read_path(recbole_example("ml-100k"), name=preset.name, encoding=encoding)
             dataset.text_columns.update(preset.text_columns)
-            return dataset
+            return _enriched(dataset, enrich)
         candidates = [d / preset.name for d in data_dirs()]
     else:
         p = Path(os.path.expandvars(preset.path)).expanduser()
@@ -132,7 +175,7 @@ def _from_preset(preset: DatasetPreset, encoding: str | None = None) -> Dataset:
         if candidate.exists():
             dataset = read_path(candidate, name=preset.name, encoding=encoding)
             dataset.text_columns.update(preset.text_columns)
-            return dataset
+            return _enriched(dataset, enrich)
     raise DataError(
         f"dataset preset {preset.name!r}: data not found; looked in "
         f"{', '.join(str(c) for c in candidates)} (set ${DATA_DIR_ENV})"

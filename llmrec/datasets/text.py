@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -12,15 +13,30 @@ ROLE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "title": ("title", "movie_title", "name", "item_name"),
     "year": ("year", "release_year"),
     "genres": ("genres", "genre", "class", "categories", "category"),
+    **{role: (role,) for role in ("director", "writer", "cast", "country", "language")},
+    "runtime": ("runtime",),
+    "description": ("description",),
 }
+KNOWLEDGE_ROLES: dict[str, str] = {
+    "director": "Director",
+    "writer": "Writer",
+    "cast": "Cast",
+    "country": "Country",
+    "language": "Language",
+    "runtime": "Runtime",
+}
+"""Item knowledge (see :mod:`llmrec.datasets.enrich`) rendered after the genres, in this order,
+as ``Label: value.``; a ``description`` comes last as its own sentences."""
 
 
 def resolve_text_columns(
     items: pd.DataFrame, columns: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """Map each text role (title, year, genres) to an item column.
+    """Map each text role (title, year, genres, and the knowledge roles director, writer, cast,
+    country, language, runtime, description) to an item column.
 
-    Explicit ``columns`` win; other roles are found among common column names.
+    Explicit ``columns`` win; other roles are found among common column names (a knowledge
+    role only by its own name, e.g. a ``director`` column).
 
     Raises:
         DataError: an explicit column is not in the items table, or no title-like column exists.
@@ -51,7 +67,8 @@ def resolve_text_columns(
 
 
 def clean_value(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """A cell as text: ``""`` for None, NaN and ``pd.NA``, integral floats without ``.0``."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -68,10 +85,18 @@ def split_tags(value: object) -> list[str]:
     return [t for t in tags if t]
 
 
-def render_item(title: object, year: object = None, genres: object = None) -> str:
+def render_item(
+    title: object,
+    year: object = None,
+    genres: object = None,
+    knowledge: Mapping[str, object] | None = None,
+) -> str:
     """One line such as ``Toy Story (1995). Genres: Animation, Children's, Comedy.``.
 
     Genres may be a space-separated token sequence (RecBole), ``|``-separated or a list.
+    ``knowledge`` (role -> value) adds sentences after the genres, e.g. ``Director: John
+    Lasseter. Runtime: 80 min.``, in :data:`KNOWLEDGE_ROLES` order, then the ``description``;
+    empty values are left out.
     """
     title_s, year_s = clean_value(title), clean_value(year)
     genre_list = split_tags(genres)
@@ -79,7 +104,27 @@ def render_item(title: object, year: object = None, genres: object = None) -> st
     parts = [head + "."] if head else []
     if genre_list:
         parts.append(f"Genres: {', '.join(genre_list)}.")
+    if knowledge:
+        parts += _knowledge_sentences(knowledge)
     return " ".join(parts)
+
+
+def _knowledge_sentences(knowledge: Mapping[str, object]) -> list[str]:
+    sentences = []
+    for role, label in KNOWLEDGE_ROLES.items():
+        value = knowledge.get(role)
+        if isinstance(value, list | tuple):
+            text = ", ".join(t for t in (clean_value(v) for v in value) if t)
+        else:
+            text = ", ".join(t.strip() for t in clean_value(value).split("|") if t.strip())
+        if role == "runtime" and text.isdigit():
+            text += " min"
+        if text:
+            sentences.append(f"{label}: {text}" + ("" if text.endswith(".") else "."))
+    description = clean_value(knowledge.get("description"))
+    if description:
+        sentences.append(description + ("" if description[-1] in ".!?" else "."))
+    return sentences
 
 
 def item_text(
@@ -109,5 +154,13 @@ def item_text(
         )
     years = items[cols["year"]] if "year" in cols else [None] * len(items)
     genres = items[cols["genres"]] if "genres" in cols else [None] * len(items)
-    lines = [render_item(t, y, g) for t, y, g in zip(titles, years, genres, strict=True)]
+    roles = [r for r in (*KNOWLEDGE_ROLES, "description") if r in cols]
+    knowledge: list[dict[str, object] | None] = (
+        items[[cols[r] for r in roles]].set_axis(roles, axis=1).to_dict("records")
+        if roles
+        else [None] * len(items)
+    )
+    lines = [
+        render_item(t, y, g, k) for t, y, g, k in zip(titles, years, genres, knowledge, strict=True)
+    ]
     return pd.Series(lines, index=items.index, name="text")
