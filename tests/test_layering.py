@@ -1,5 +1,6 @@
 """Data flows one way: datasets -> llm -> encoders -> retrieval -> rankers -> evaluation ->
-dropin -> pipeline -> pmg -> cli. No module imports a later layer, not even lazily inside a function."""
+dropin -> pipeline -> pmg -> cli. No module imports a later layer, not even lazily inside a
+function."""
 
 from __future__ import annotations
 

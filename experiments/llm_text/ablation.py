@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from llmrec.datasets import Dataset, load, split
 from llmrec.evaluation import compare_models, mean_std, resolve_model, run_model
 from llmrec.evaluation.evaluator import EvalResult
@@ -61,7 +63,9 @@ def main() -> None:
     parser.add_argument("--summary", action="store_true", help="add text + LLM user summary")
     parser.add_argument("--summary-variants", nargs="+", default=["base"], choices=VARIANTS)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (2 cores, shared)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     out = args.out or HERE / f"{args.dataset}-{args.split}.json"
     start = time.perf_counter()
     data = datasets(args.dataset, args.variants)

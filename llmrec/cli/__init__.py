@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import sys
 
-from llmrec.cli import embeddings, evaluate, export, llm, serving  # noqa: F401  (register)
+from llmrec.cli import (  # noqa: F401  (register the commands)
+    demo,
+    embeddings,
+    evaluate,
+    export,
+    llm,
+    serving,
+    thumbnails,
+)
 from llmrec.cli.common import app
 from llmrec.dropin import recbole_models  # noqa: F401  (registers the recbole-text model kind)
 

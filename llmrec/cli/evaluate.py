@@ -28,7 +28,6 @@ from llmrec.errors import ConfigError, LLMRecError
 from llmrec.evaluation import print_table, resolve_model, run_study, write_report
 
 DEFAULT_MODELS = "pop,als,bpr,recbole:BPR,recbole:LightGCN"
-DEMO_MODELS = "pop,als,item-knn,ease,recbole:SLIMElastic,text,two-stage,two-stage-no-llm"
 
 
 @data_app.command("describe")
@@ -296,26 +295,3 @@ def _cutoffs(k: list[int] | None, extra: list[str]) -> list[int]:
     if min(ks) < 1:
         fail(ConfigError(f"cut-offs must be positive, got {ks}"))
     return ks
-
-
-@app.command()
-def demo(
-    models: Annotated[
-        str,
-        typer.Option(
-            "--models",
-            help="Models to run (recbole:MultiVAE adds ~2 min, recbole:LightGCN ~10 min).",
-        ),
-    ] = DEMO_MODELS,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here.")] = None,
-) -> None:
-    """The main job on the embedded default data: ml-100k, random split, the strong baselines,
-    text similarity and the two-stage LLM pipeline (with and without LLM features), all fit on
-    the same train interactions (holdout protocol), side by side."""
-    console.print(
-        "[bold]llmrec demo[/bold]: ml-100k (shipped with recbole), random 8:1:1 split, seed 42, "
-        "holdout protocol (every model fits on train; valid only picks and early-stops). "
-        "Presets in rankers/ hold the hyper-parameters tuned on valid. Left out for time: "
-        "recbole:MultiVAE (~1 min), recbole:LightGCN (~10 min); 3 seeds: make experiments-fair."
-    )
-    run_evaluation("ml-100k", "random", [42], models, [10, 20], out, tune=False)
