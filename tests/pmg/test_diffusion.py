@@ -24,15 +24,6 @@ PREFS = tuple(Keyword(t, 0.5, (0,)) for t in ("Comedy", "Romance", "Musical"))
 STEPS = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: torch's threads only wait on each other (40x slower on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def pipeline_dir(tmp_path_factory):
     return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny-sd"))

@@ -8,7 +8,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from llmrec.encoders import TransformerEncoder
 from llmrec.encoders.cache import CachedEncoder
@@ -17,15 +16,6 @@ from llmrec.pmg.candidates import item_candidates, title_phrases
 from llmrec.pmg.history import catalogue, decade, split_names, user_history
 from llmrec.pmg.keywords import EmbeddingKeywords, KeywordResult, keyword_extractor, mmr
 from llmrec.pmg.spec import ItemInfo
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """MiniLM on a busy 2-core machine: two torch threads mostly wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

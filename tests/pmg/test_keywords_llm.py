@@ -5,7 +5,6 @@ to the embedding backend with a stated reason when the answer is unusable."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from llmrec.encoders import TransformerEncoder
 from llmrec.encoders.cache import CachedEncoder
@@ -90,15 +89,6 @@ def test_parser_on_real_smollm_answers():
     assert copied == ["Animation", "Children's", "The Climb-Up", "Comedy", "Romance"]
     assert parse_keywords("x, 42, ab, b c", 8) == ["ab", "b c"]  # one letter is no keyword
     assert parse_keywords("war, crime, drama, noir", 2) == ["war", "crime"]
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """The generator on a busy 2-core machine: one torch thread is ~50x faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

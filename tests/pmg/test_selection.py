@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from llmrec.encoders import TransformerEncoder
@@ -25,14 +24,6 @@ from tests.pmg.tiny_models import save_tiny_clip, save_tiny_stable_diffusion
 
 TARGET = "movie poster, Alien, named 'Alien', Horror, 1970s, Sci-Fi"
 PREFERENCE = "Comedy, Romance, Musical"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
