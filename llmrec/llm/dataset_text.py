@@ -9,11 +9,13 @@ import json
 from typing import Any
 
 from llmrec.datasets import Dataset, item_text
+from llmrec.datasets.text import resolve_text_columns
 from llmrec.llm.base import Generator
 from llmrec.llm.loading import load_generator
 from llmrec.llm.tasks import DESCRIBE_PROMPT, TextTaskReport, describe_items
 
 DESCRIPTION_COLUMN = "description"
+BASE_ROLES = ("title", "year", "genres")
 
 
 def describe_dataset(
@@ -45,9 +47,11 @@ def describe_dataset(
         The described dataset and the generation report (kept, dropped, tokens/s).
     """
     generator = generator or load_generator()
-    base = {k: v for k, v in dataset.text_columns.items() if k in ("title", "year", "genres")}
     items = dataset.items.drop(columns=[DESCRIPTION_COLUMN], errors="ignore")
-    texts = item_text(items, base).tolist()
+    roles = resolve_text_columns(items, dataset.text_columns or None)
+    base = {k: v for k, v in roles.items() if k in BASE_ROLES}
+    # Only the base columns: other columns (director, cast...) would render into the text too.
+    texts = item_text(items[list(dict.fromkeys(["item_id", *base.values()]))], base).tolist()
     report = describe_items(
         generator,
         texts,

@@ -67,6 +67,11 @@ def test_describe_dataset_adds_a_description_column(smollm, ml100k_small):
     for text, base, description in zip(texts, plain, described.items["description"], strict=True):
         assert text.startswith(base.rstrip("."))
         assert (description in text) and (len(text) > len(base)) == bool(description)
+    # Descriptions come from title, year and genres only: knowledge columns change nothing.
+    knowing = Dataset("k", inter, items.assign(director="Jane Doe"), few.users, "abc")
+    again, _ = describe_dataset(knowing, smollm, max_new_tokens=40)
+    assert smollm.stats.generated == 0
+    assert again.items["description"].tolist() == described.items["description"].tolist()
 
 
 def test_text_similarity_with_llm_summaries(smollm, ml100k_small):
