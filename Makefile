@@ -9,7 +9,8 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test lint typecheck format experiments-baselines experiments-text experiments-text-variants \
 	bench-encoder experiments-encode-scale experiments-retrieval bench-retrieval \
-	experiments-two-tower bench-two-tower bench-two-stage experiments-fair experiments-fair-ablation experiments-dropin fuzz clean
+	experiments-two-tower bench-two-tower bench-two-stage experiments-fair experiments-fair-ablation experiments-dropin experiments-llm-text bench-llm \
+	experiments-pmg fuzz clean
 
 setup: $(STAMP)
 
@@ -38,6 +39,22 @@ test: setup
 # cases each run; it ends with the number of cases and the cases per second.
 fuzz: setup
 	LLMREC_FUZZ_PROFILE=fuzz $(BIN)/pytest -q tests/fuzz
+
+# LLM text (issue 15): descriptions of every item into the generation cache, the text ablation
+# (item text x user text x model, 3 seeds) and the generator's speed (batched vs one at a time).
+experiments-llm-text: setup
+	$(BIN)/python experiments/llm_text/describe_all.py ml-100k ml-1m
+	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-100k --split cold_items --summary
+	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-100k --split random --models text two-stage
+	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-1m --split cold_items --models text
+
+bench-llm: setup
+	$(BIN)/python experiments/llm_text/speed.py --threads 1
+
+# PMG (issue 16): the alpha sweep on 100 ml-100k users (table + plot) and the speed figures.
+experiments-pmg: setup
+	$(BIN)/python experiments/pmg/sweep.py --users 100
+	$(BIN)/python experiments/pmg/speed.py
 
 # Drop-in studies (issue 14): implicit ALS with item text on ml-100k cold_items and random.
 experiments-dropin: setup
