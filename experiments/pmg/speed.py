@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from llmrec.datasets import load
 from llmrec.io import library_versions, write_json
 from llmrec.llm import load_generator
@@ -34,7 +36,9 @@ def main() -> None:
     parser.add_argument("--llm-users", type=int, default=32)
     parser.add_argument("--cards", type=int, default=300)
     parser.add_argument("--out", type=Path, default=HERE / "speed.json")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (2 shared cores)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     data = load("ml-100k")
     infos = catalogue(data)
     histories = [user_history(data, u, infos, min_rating=4, limit=30) for u in data.user_ids]
@@ -68,6 +72,7 @@ def main() -> None:
         "command": f"python experiments/pmg/speed.py --llm-users {args.llm_users} "
         f"--cards {args.cards}",
         "load_average": os.getloadavg(),
+        "threads": args.threads,
         "keywords_embedding": {
             "users": len(histories),
             "seconds": round(embedding_seconds, 2),
