@@ -156,3 +156,12 @@ def test_cache_file_errors(tmp_path):
     junk.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(DataError, match="not an SQLite cache"):
         GenerationCache(junk)
+
+
+def test_llama_cpp_backend_says_what_to_install(tmp_path):
+    from llmrec.llm.llama_cpp_backend import llama_cpp_available
+
+    if llama_cpp_available():
+        pytest.skip("llama-cpp-python is installed here")
+    with pytest.raises(ConfigError, match="pip install llama-cpp-python"):
+        load_generator(tmp_path / "x.gguf", backend="llama-cpp")
