@@ -44,8 +44,12 @@ fuzz: setup
 # (item text x user text x model, 3 seeds) and the generator's speed (batched vs one at a time).
 experiments-llm-text: setup
 	$(BIN)/python experiments/llm_text/describe_all.py ml-100k ml-1m
-	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-100k --split cold_items --summary
+	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-100k --split cold_items
 	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-100k --split random --models text two-stage
+	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-100k --split random --models two-tower \
+		--out experiments/llm_text/ml-100k-random-two-tower.json
+	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-100k --split cold_items --models text \
+		--variants base --summary --out experiments/llm_text/ml-100k-cold_items-summary.json
 	$(BIN)/python experiments/llm_text/ablation.py --dataset ml-1m --split cold_items --models text
 
 bench-llm: setup
