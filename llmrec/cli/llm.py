@@ -26,7 +26,7 @@ from llmrec.errors import ConfigError, DataError, LLMRecError
 from llmrec.io import atomic_write_text
 from llmrec.llm import Generator, load_generator
 from llmrec.llm.tasks import describe_items, summarize_users
-from llmrec.rankers.text_similarity import best_items, headline
+from llmrec.rankers.text_similarity import summary_histories
 
 llm_app = typer.Typer(
     help="Text a local LLM writes: item descriptions, user preference summaries.",
@@ -140,9 +140,7 @@ def summarize(
             raise ConfigError(f"unknown user id(s) {unknown[:5]} in dataset {data.name!r}")
         matrix = to_csr(data.interactions, len(data.user_ids), len(data.item_ids), values="rating")
         texts = item_text(data.items, data.text_columns).to_numpy(dtype=object)
-        histories = [
-            [headline(texts[i]) for i in best_items(matrix, where[u], n_items)] for u in ids
-        ]
+        histories = summary_histories(matrix, texts, [where[u] for u in ids], n_items)
         generator = load_generator(llm)
         report = summarize_users(generator, histories, max_new_tokens=max_new_tokens)
     except LLMRecError as exc:

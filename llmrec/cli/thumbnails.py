@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -47,9 +48,8 @@ def write_thumbnails(
     out.mkdir(parents=True, exist_ok=True)
     for user, indices, ranker in zip(users, chosen, scores, strict=True):
         thumbnails, images = maker.for_user(user, indices, ranker)
-        thumbnails = type(thumbnails)(
-            **{**thumbnails.__dict__, "note": "; ".join(filter(None, [source, thumbnails.note]))}
-        )
+        note = "; ".join(filter(None, [source, thumbnails.note]))
+        thumbnails = dataclasses.replace(thumbnails, note=note)
         write_user_thumbnails(out, thumbnails, images, overwrite)
         keywords = ", ".join(k.text for k in thumbnails.preference_keywords)
         console.print(f"user {user}: {len(images)} thumbnails; likes {keywords or '(none)'}")

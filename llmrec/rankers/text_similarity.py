@@ -42,6 +42,13 @@ def best_items(user_items: sp.csr_matrix, user: int, k: int) -> np.ndarray:
     return items[np.lexsort((items, -ratings))][:k]
 
 
+def summary_histories(
+    user_items: sp.csr_matrix, item_texts: Sequence[str], users: Sequence[int], k: int
+) -> list[list[str]]:
+    """Per user, the headlines of their ``k`` best-rated items: what a summary is written from."""
+    return [[headline(item_texts[i]) for i in best_items(user_items, u, k)] for u in users]
+
+
 def headline(text: str, max_words: int = 16) -> str:
     """The first sentence or two of an item text (its title, year and genres), for prompts that
     list many items."""
@@ -153,10 +160,8 @@ class TextSimilarity(FactorModel):
         show_progress_bar: bool | None,
     ) -> np.ndarray:
         c = self.config
-        histories = [
-            [headline(item_texts[i]) for i in best_items(user_items, u, c.summary_items)]
-            for u in range(user_items.shape[0])
-        ]
+        everyone = range(user_items.shape[0])
+        histories = summary_histories(user_items, item_texts, everyone, c.summary_items)
         report = summarize_users(
             load_generator(c.summary_model),
             histories,
